@@ -1,0 +1,160 @@
+"""Atomic writes of a run's results: metrics.json, history.csv, samples, parameters.
+
+Every file is written to a temporary name in the same folder and renamed into
+place, so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "atomic_write",
+    "write_json",
+    "write_csv",
+    "save_samples",
+    "save_params",
+    "environment",
+    "seed_stats",
+]
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write `data` to `path` via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/Inf to null."""
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
+
+
+def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    rows = list(rows)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if _clean(v) is None else v) for k, v in row.items()})
+    atomic_write(path, buf.getvalue())
+
+
+def save_samples(path: Path, samples: np.ndarray, seeds: list[int]) -> None:
+    """`samples` (seeds, n, dim) in data space, with the seed numbers."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, samples=samples, seeds=np.asarray(seeds))
+    atomic_write(path, buf.getvalue())
+
+
+def _leaf_name(path) -> str:
+    import jax
+
+    name = jax.tree_util.keystr(path)
+    return re.sub(r"[\[\]'\"]", "", re.sub(r"\]\[|\]\.|\.", ".", name)).strip(".")
+
+
+def save_params(folder: Path, nets_per_seed: list[Any], seeds: list[int]) -> None:
+    """Per seed: `seed_<i>.eqx` (Equinox leaves) and `seed_<i>.npz` (named arrays).
+
+    The `.eqx` file loads with `eqx.tree_deserialise_leaves(path, like)` where
+    `like` is `family.build(key, data_dim, hidden)`; the `.npz` needs only numpy.
+    """
+    import equinox as eqx
+    import jax
+
+    for seed, nets in zip(seeds, nets_per_seed, strict=True):
+        buf = io.BytesIO()
+        eqx.tree_serialise_leaves(buf, nets)
+        atomic_write(Path(folder) / f"seed_{seed}.eqx", buf.getvalue())
+        leaves = jax.tree_util.tree_flatten_with_path(nets)[0]
+        arrays = {_leaf_name(p): np.asarray(v) for p, v in leaves}
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write(Path(folder) / f"seed_{seed}.npz", buf.getvalue())
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment() -> dict[str, Any]:
+    """Library versions, platform and git commit, for reproducibility."""
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("genbench", "jax", "jaxlib", "equinox", "optax", "hydra-core", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "git_commit": _git_commit(),
+    }
+
+
+def seed_stats(values: np.ndarray) -> dict[str, Any]:
+    """Per-seed values (NaN for failed seeds) with mean and std over the rest."""
+    v = np.asarray(values, dtype=float)
+    ok = v[np.isfinite(v)]
+    return {
+        "per_seed": v,
+        "mean": float(ok.mean()) if ok.size else None,
+        "std": float(ok.std(ddof=1)) if ok.size > 1 else (0.0 if ok.size else None),
+        "n": int(ok.size),
+    }

@@ -1,0 +1,262 @@
+"""Configuration schemas, validation, and the conversion of a config into objects.
+
+Schemas live in Hydra's ConfigStore so that a mistyped key or a value of the wrong
+type is refused while the config is composed, before any JAX work. Model schemas
+are derived from the family dataclasses and target schemas from the target
+constructors, so a new hyperparameter or target argument needs no second
+declaration. Values are then checked by `validate`, which names the key, the bad
+value and what is allowed. Nothing below `build_run` sees a DictConfig.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from . import targets as targets_mod
+from .models import GAN, RBM, VAE
+from .models.base import ACTIVATIONS, AbstractFamily
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "RunSpec",
+    "build_run",
+    "register_configs",
+    "validate",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed."""
+
+
+@dataclass
+class BudgetConf:
+    # "total": every trained parameter; "sampler": only what draws samples.
+    scope: str = "total"
+    params: int = 1600
+
+
+@dataclass
+class BinsConf:
+    n: int = 0  # 0: continuous data
+
+
+@dataclass
+class TrainConf:
+    steps: int = 5000
+    batch_size: int = 256
+    seed: int = 0
+    seeds: int = 3
+    snapshot_percent: float = 5.0
+    eval_samples: int = 100_000
+    snapshot_eval_samples: int = 10_000
+    hist_bins: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    target: Any = MISSING
+    model: Any = MISSING
+    budget: BudgetConf = field(default_factory=BudgetConf)
+    bins: BinsConf = field(default_factory=BinsConf)
+    train: TrainConf = field(default_factory=TrainConf)
+    jax_cache: str | None = None
+
+
+# --- schemas derived from code -------------------------------------------------
+
+
+def _omegaconf_type(tp: Any) -> Any:
+    """Translate an annotation into one OmegaConf can check (else Any)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp in (int, float, str, bool):
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return typing.Optional[_omegaconf_type(rest[0])]  # noqa: UP045
+        return Any
+    if origin in (list, tuple, cabc.Sequence) and args:
+        inner = _omegaconf_type(args[0])
+        return list[inner] if inner is not Any else list[Any]
+    return Any
+
+
+def _schema(name: str, target: str, items: list[tuple[str, Any, Any]]):
+    fields = [("_target_", str, field(default=target))]
+    for key, tp, default in items:
+        if default is inspect.Parameter.empty or default is dataclasses.MISSING:
+            default = MISSING
+        if isinstance(default, (list, tuple)):
+            fields.append((key, tp, field(default_factory=lambda d=default: list(d))))
+        else:
+            fields.append((key, tp, field(default=default)))
+    return dataclasses.make_dataclass(name, fields)
+
+
+def family_schema(cls: type[AbstractFamily]):
+    """Structured config of a family: its dataclass fields but `n_steps`."""
+    hints = typing.get_type_hints(cls)
+    items = [
+        (f.name, _omegaconf_type(hints[f.name]), f.default)
+        for f in dataclasses.fields(cls)
+        if f.name != "n_steps"
+    ]
+    return _schema(f"{cls.__name__}Conf", f"{cls.__module__}.{cls.__qualname__}", items)
+
+
+def target_schema(cls: type):
+    """Structured config of a target class, from its constructor's signature."""
+    sig = inspect.signature(cls.__init__)
+    hints = typing.get_type_hints(cls.__init__)
+    items = [
+        (p.name, _omegaconf_type(hints.get(p.name, Any)), p.default)
+        for p in list(sig.parameters.values())[1:]
+    ]
+    return _schema(f"{cls.__name__}Conf", f"{cls.__module__}.{cls.__qualname__}", items)
+
+
+TARGET_CLASSES = [
+    targets_mod.Mixture1D,
+    targets_mod.Beta1D,
+    targets_mod.Poisson1D,
+    targets_mod.Mixture2D,
+]
+FAMILIES = [GAN, VAE, RBM]
+
+
+def register_configs() -> None:
+    """Put every schema in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    for cls in TARGET_CLASSES:
+        cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
+    for cls in FAMILIES:
+        cs.store(group="schema/model", name=cls.__name__, node=family_schema(cls))
+
+
+# --- validation ----------------------------------------------------------------
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Refuse values that are well-typed but meaningless. Raises ConfigError."""
+    t, b, m = cfg.train, cfg.budget, cfg.model
+    _require(t.steps > 0, "train.steps", t.steps, "must be > 0")
+    _require(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")
+    _require(t.seeds > 0, "train.seeds", t.seeds, "must be > 0")
+    _require(t.seed >= 0, "train.seed", t.seed, "must be >= 0")
+    _require(
+        0 < t.snapshot_percent <= 100,
+        "train.snapshot_percent",
+        t.snapshot_percent,
+        "must be in (0, 100]",
+    )
+    _require(t.eval_samples > 0, "train.eval_samples", t.eval_samples, "must be > 0")
+    _require(
+        t.snapshot_eval_samples > 0,
+        "train.snapshot_eval_samples",
+        t.snapshot_eval_samples,
+        "must be > 0",
+    )
+    _require(
+        t.hist_bins is None or t.hist_bins >= 2,
+        "train.hist_bins",
+        t.hist_bins,
+        "must be null (the target's default) or >= 2",
+    )
+    _require(b.params > 0, "budget.params", b.params, "must be > 0")
+    _require(
+        b.scope in ("total", "sampler"), "budget.scope", b.scope, "total or sampler"
+    )
+    _require(cfg.bins.n >= 0 and cfg.bins.n != 1, "bins.n", cfg.bins.n, "0 or >= 2")
+    for key in ("lr", "lr_g", "lr_d"):
+        value = m.get(key)
+        if value is not None:
+            _require(value > 0, f"model.{key}", value, "must be > 0")
+    if "activation" in m:
+        _require(
+            m.activation in ACTIVATIONS, "model.activation", m.activation, str(ACTIVATIONS)
+        )
+    for key in ("optimizer", "schedule"):
+        allowed = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine")}
+        if key in m:
+            _require(m[key] in allowed[key], f"model.{key}", m[key], str(allowed[key]))
+    for key in ("latent_dim", "cd_k", "eval_chains", "eval_burn_in", "eval_thin"):
+        if key in m:
+            _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
+    if "real_label" in m:
+        _require(0 < m.real_label <= 1, "model.real_label", m.real_label, "in (0, 1]")
+    for key in ("beta", "sigma", "init_std"):
+        if key in m:
+            _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
+    if "persistent_chains" in m:
+        _require(m.persistent_chains >= 0, "model.persistent_chains", m.persistent_chains, ">= 0")
+
+
+# --- config -> objects -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run needs, as plain objects."""
+
+    target: Any
+    family: AbstractFamily
+    encoding: Any
+    settings: Any
+    hidden: int
+    n_params: int
+    n_params_total: int
+    n_params_sampler: int
+
+
+def _kwargs(node: DictConfig) -> tuple[type, dict[str, Any]]:
+    kw = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(kw, dict)
+    cls = get_class(kw.pop("_target_"))
+    return cls, kw
+
+
+def build_run(cfg: DictConfig) -> RunSpec:
+    """Validate `cfg` and turn it into a RunSpec; raises ConfigError-like errors."""
+    from .budget import count_params, solve_hidden
+    from .encoding import make_encoding
+    from .train import TrainSettings
+
+    validate(cfg)
+    cls, kw = _kwargs(cfg.target)
+    target = cls(**kw)
+    cls, kw = _kwargs(cfg.model)
+    family = cls(n_steps=cfg.train.steps, **kw)
+    encoding = make_encoding(target, cfg.bins.n)
+    dim = encoding.model_dim
+    hidden = solve_hidden(family, dim, cfg.budget.params, cfg.budget.scope)
+    settings = TrainSettings(**OmegaConf.to_container(cfg.train, resolve=True))
+    return RunSpec(
+        target=target,
+        family=family,
+        encoding=encoding,
+        settings=settings,
+        hidden=hidden,
+        n_params=count_params(family, dim, hidden, cfg.budget.scope),
+        n_params_total=count_params(family, dim, hidden, "total"),
+        n_params_sampler=count_params(family, dim, hidden, "sampler"),
+    )

@@ -1,0 +1,124 @@
+"""The interface every model family implements, and shared building blocks.
+
+A family is a frozen dataclass of hyperparameters (hashable, so it can be a
+static argument of `jax.jit` and a cache key of the budget solver). Its methods
+are pure: state in, state out.
+
+- `build(key, data_dim, hidden)` the networks (an `eqx.Module` of arrays only)
+- `sampler_part(nets)` the part of the networks used to draw samples
+- `init(key, data_dim, hidden)` networks plus optimiser state (a NamedTuple)
+- `step(state, batch, key)` one training update; returns `(state, logs)`
+- `sample(state, key, n)` `n` samples in model space
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+__all__ = ["AbstractFamily", "OneHiddenMLP", "make_optimizer"]
+
+ACTIVATIONS = ("leaky_relu", "relu", "tanh", "elu", "silu")
+
+
+def _activate(x: Array, name: str, slope: float) -> Array:
+    if name == "leaky_relu":
+        return jax.nn.leaky_relu(x, slope)
+    if name == "relu":
+        return jax.nn.relu(x)
+    if name == "tanh":
+        return jnp.tanh(x)
+    if name == "elu":
+        return jax.nn.elu(x)
+    if name == "silu":
+        return jax.nn.silu(x)
+    raise ValueError(f"activation {name!r} is not allowed; use one of {ACTIVATIONS}")
+
+
+class OneHiddenMLP(eqx.Module):
+    """`n_in -> hidden -> n_out` with one nonlinearity; acts on a batch `(n, n_in)`."""
+
+    hidden: eqx.nn.Linear
+    out: eqx.nn.Linear
+    activation: str = eqx.field(static=True)
+    slope: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        n_in: int,
+        n_hidden: int,
+        n_out: int,
+        key: PRNGKeyArray,
+        activation: str = "leaky_relu",
+        slope: float = 0.2,
+    ):
+        k1, k2 = jr.split(key)
+        self.hidden = eqx.nn.Linear(n_in, n_hidden, key=k1)
+        self.out = eqx.nn.Linear(n_hidden, n_out, key=k2)
+        self.activation = activation
+        self.slope = slope
+
+    def __call__(self, x: Float[Array, "n n_in"]) -> Float[Array, "n n_out"]:
+        h = x @ self.hidden.weight.T + self.hidden.bias
+        h = _activate(h, self.activation, self.slope)
+        return h @ self.out.weight.T + self.out.bias
+
+
+def make_optimizer(
+    name: str,
+    lr: float,
+    n_steps: int,
+    schedule: str = "constant",
+    b1: float = 0.9,
+    b2: float = 0.999,
+    momentum: float = 0.0,
+) -> optax.GradientTransformation:
+    """An Optax optimiser from config values; `schedule` is constant or cosine."""
+    if schedule == "constant":
+        rate: Any = lr
+    elif schedule == "cosine":
+        rate = optax.cosine_decay_schedule(lr, decay_steps=max(1, n_steps))
+    else:
+        raise ValueError(f"model.schedule={schedule!r}; allowed: constant, cosine")
+    if name == "adam":
+        return optax.adam(rate, b1=b1, b2=b2)
+    if name == "sgd":
+        return optax.sgd(rate, momentum=momentum or None)
+    raise ValueError(f"model.optimizer={name!r}; allowed: adam, sgd")
+
+
+@dataclass(frozen=True)
+class AbstractFamily(abc.ABC):
+    """Hyperparameters of one model family; see the module docstring."""
+
+    name: str = "abstract"
+    n_steps: int = 1  # total training steps, for learning-rate schedules
+
+    @abc.abstractmethod
+    def build(self, key: PRNGKeyArray, data_dim: int, hidden: int) -> eqx.Module: ...
+
+    @abc.abstractmethod
+    def sampler_part(self, nets: eqx.Module) -> Any: ...
+
+    @abc.abstractmethod
+    def init(self, key: PRNGKeyArray, data_dim: int, hidden: int) -> Any: ...
+
+    @abc.abstractmethod
+    def step(
+        self, state: Any, batch: Float[Array, "n d"], key: PRNGKeyArray
+    ) -> tuple[Any, dict[str, Array]]: ...
+
+    @abc.abstractmethod
+    def sample(self, state: Any, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]: ...
+
+    def params(self, state: Any) -> eqx.Module:
+        """The networks inside a training state (what gets saved)."""
+        return state.nets

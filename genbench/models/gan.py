@@ -1,0 +1,113 @@
+"""GAN: MLP generator and discriminator, non-saturating loss, smoothed real labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float
+
+from .base import AbstractFamily, OneHiddenMLP, make_optimizer
+
+__all__ = ["GAN", "GANNets", "GANState", "discriminator_loss", "generator_loss"]
+
+
+def discriminator_loss(
+    real_logits: Float[Array, " n"], fake_logits: Float[Array, " n"], real_label: float
+) -> Array:
+    """Binary cross-entropy: real samples target `real_label`, fakes target 0."""
+    real = real_label * jax.nn.log_sigmoid(real_logits) + (1 - real_label) * (
+        jax.nn.log_sigmoid(-real_logits)
+    )
+    fake = jax.nn.log_sigmoid(-fake_logits)
+    return -(jnp.mean(real) + jnp.mean(fake))
+
+
+def generator_loss(fake_logits: Float[Array, " n"]) -> Array:
+    """Non-saturating heuristic: `-E[log D(G(z))]`."""
+    return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
+
+
+class GANNets(eqx.Module):
+    generator: OneHiddenMLP
+    discriminator: OneHiddenMLP
+
+
+class GANState(NamedTuple):
+    nets: GANNets
+    opt_g: optax.OptState
+    opt_d: optax.OptState
+
+
+@dataclass(frozen=True)
+class GAN(AbstractFamily):
+    """Generator `z (latent_dim) -> H -> data`, discriminator `data -> H -> logit`."""
+
+    name: str = "gan"
+    latent_dim: int = 16
+    activation: str = "leaky_relu"
+    leaky_slope: float = 0.2
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    lr_g: float | None = None
+    lr_d: float | None = None
+    b1: float = 0.5
+    b2: float = 0.999
+    schedule: str = "cosine"
+    real_label: float = 0.9
+
+    def _opt(self, lr: float | None) -> optax.GradientTransformation:
+        return make_optimizer(
+            self.optimizer, lr or self.lr, self.n_steps, self.schedule, self.b1, self.b2
+        )
+
+    def build(self, key, data_dim, hidden):
+        kg, kd = jr.split(key)
+        mlp = dict(activation=self.activation, slope=self.leaky_slope)
+        return GANNets(
+            OneHiddenMLP(self.latent_dim, hidden, data_dim, kg, **mlp),
+            OneHiddenMLP(data_dim, hidden, 1, kd, **mlp),
+        )
+
+    def sampler_part(self, nets):
+        return nets.generator
+
+    def init(self, key, data_dim, hidden):
+        nets = self.build(key, data_dim, hidden)
+        return GANState(
+            nets,
+            self._opt(self.lr_g).init(nets.generator),
+            self._opt(self.lr_d).init(nets.discriminator),
+        )
+
+    def step(self, state, batch, key):
+        kd, kg = jr.split(key)
+        n = batch.shape[0]
+        gen, disc = state.nets.generator, state.nets.discriminator
+        fake = jax.lax.stop_gradient(gen(jr.normal(kd, (n, self.latent_dim))))
+
+        def d_loss(d):
+            return discriminator_loss(d(batch)[:, 0], d(fake)[:, 0], self.real_label)
+
+        loss_d, grads = jax.value_and_grad(d_loss)(disc)
+        updates, opt_d = self._opt(self.lr_d).update(grads, state.opt_d, disc)
+        disc = optax.apply_updates(disc, updates)
+
+        z = jr.normal(kg, (n, self.latent_dim))
+
+        def g_loss(g):
+            return generator_loss(disc(g(z))[:, 0])
+
+        loss_g, grads = jax.value_and_grad(g_loss)(gen)
+        updates, opt_g = self._opt(self.lr_g).update(grads, state.opt_g, gen)
+        gen = optax.apply_updates(gen, updates)
+        new = GANState(GANNets(gen, disc), opt_g, opt_d)
+        return new, {"loss_d": loss_d, "loss_g": loss_g}
+
+    def sample(self, state, key, n):
+        return state.nets.generator(jr.normal(key, (n, self.latent_dim)))

@@ -1,0 +1,183 @@
+"""Gaussian-Bernoulli RBM trained by contrastive divergence (CD-k or persistent CD).
+
+Energy (Cho et al., 2011 parameterisation), with one visible scale per axis:
+
+    E(v, h) = sum_i (v_i - b_i)^2 / (2 s_i^2) - c.h - sum_ij (v_i / s_i^2) W_ij h_j
+
+so that p(h_j = 1 | v) = sigmoid(c_j + sum_i v_i W_ij / s_i^2),
+p(v | h) = N(b + W h, s^2), and the free energy is
+
+    F(v) = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_j softplus(c_j + sum_i v_i W_ij / s_i^2).
+
+The same `s` is used in the free energy, in training chains and in evaluation
+chains. It is learned (as `log_sigma`, a trained parameter counted in the budget)
+when `learn_sigma` is true, and fixed at `sigma` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .. import rng
+from .base import AbstractFamily, make_optimizer
+
+__all__ = [
+    "RBM",
+    "GaussianRBM",
+    "RBMState",
+    "free_energy",
+    "gibbs_step",
+    "hidden_probs",
+]
+
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -5.0, 3.0
+
+
+class GaussianRBM(eqx.Module):
+    w: Float[Array, "d h"]
+    b: Float[Array, " d"]
+    c: Float[Array, " h"]
+    log_sigma: Float[Array, " d"] | None  # None: sigma fixed by the family
+
+
+class RBMState(NamedTuple):
+    nets: GaussianRBM
+    opt: optax.OptState
+    chains: Float[Array, "m d"]  # persistent chains (shape (0, d) for plain CD)
+
+
+def visible_sigma(rbm: GaussianRBM, fixed: float) -> Float[Array, " d"]:
+    if rbm.log_sigma is None:
+        return jnp.full(rbm.b.shape, fixed)
+    return jnp.exp(jnp.clip(rbm.log_sigma, LOG_SIGMA_MIN, LOG_SIGMA_MAX))
+
+
+def hidden_probs(rbm: GaussianRBM, v: Float[Array, "n d"], sigma) -> Array:
+    return jax.nn.sigmoid(rbm.c + (v / sigma**2) @ rbm.w)
+
+
+def free_energy(rbm: GaussianRBM, v: Float[Array, "n d"], sigma) -> Float[Array, " n"]:
+    """F(v) with p(v) = exp(-F(v)) / Z; see the module docstring."""
+    quad = jnp.sum((v - rbm.b) ** 2 / (2 * sigma**2), axis=-1)
+    return quad - jnp.sum(jax.nn.softplus(rbm.c + (v / sigma**2) @ rbm.w), axis=-1)
+
+
+def gibbs_step(
+    rbm: GaussianRBM,
+    v: Float[Array, "n d"],
+    sigma,
+    key: PRNGKeyArray,
+    rng_impl: str = "hash",
+) -> Float[Array, "n d"]:
+    """One block-Gibbs sweep v -> h ~ p(h|v) -> v' ~ p(v|h)."""
+    kh, kv = jr.split(key)
+    h = rng.bernoulli(kh, hidden_probs(rbm, v, sigma), rng_impl)
+    mean = rbm.b + h @ rbm.w.T
+    return mean + sigma * jr.normal(kv, v.shape)
+
+
+def _chain(rbm, v, sigma, key, n_steps: int, rng_impl: str = "hash"):
+    def body(v, k):
+        return gibbs_step(rbm, v, sigma, k, rng_impl), None
+
+    v, _ = jax.lax.scan(body, v, jr.split(key, n_steps))
+    return v
+
+
+@dataclass(frozen=True)
+class RBM(AbstractFamily):
+    """Visible layer = data dimensions (Gaussian), hidden layer = H Bernoulli units."""
+
+    name: str = "rbm"
+    cd_k: int = 1
+    persistent_chains: int = 0
+    learn_sigma: bool = True
+    sigma: float = 1.0
+    init_std: float = 0.01
+    optimizer: str = "sgd"
+    lr: float = 1e-2
+    momentum: float = 0.0
+    b1: float = 0.9
+    b2: float = 0.999
+    schedule: str = "constant"
+    eval_chains: int = 100
+    eval_burn_in: int = 500
+    eval_thin: int = 5
+    rng: str = "hash"
+
+    def _opt(self):
+        return make_optimizer(
+            self.optimizer,
+            self.lr,
+            self.n_steps,
+            self.schedule,
+            self.b1,
+            self.b2,
+            self.momentum,
+        )
+
+    def build(self, key, data_dim, hidden):
+        log_sigma = (
+            jnp.full((data_dim,), jnp.log(self.sigma)) if self.learn_sigma else None
+        )
+        return GaussianRBM(
+            w=self.init_std * jr.normal(key, (data_dim, hidden)),
+            b=jnp.zeros((data_dim,)),
+            c=jnp.zeros((hidden,)),
+            log_sigma=log_sigma,
+        )
+
+    def sampler_part(self, nets):
+        return nets
+
+    def init(self, key, data_dim, hidden):
+        kb, kc = jr.split(key)
+        nets = self.build(kb, data_dim, hidden)
+        chains = jr.normal(kc, (self.persistent_chains, data_dim))
+        return RBMState(nets, self._opt().init(nets), chains)
+
+    def step(self, state, batch, key):
+        rbm = state.nets
+        sigma = visible_sigma(rbm, self.sigma)
+        start = state.chains if self.persistent_chains else batch
+        neg = jax.lax.stop_gradient(_chain(rbm, start, sigma, key, self.cd_k, self.rng))
+
+        def loss_fn(r):
+            s = visible_sigma(r, self.sigma)
+            return jnp.mean(free_energy(r, batch, s)) - jnp.mean(free_energy(r, neg, s))
+
+        loss, grads = jax.value_and_grad(loss_fn)(rbm)
+        updates, opt = self._opt().update(grads, state.opt, rbm)
+        rbm = optax.apply_updates(rbm, updates)
+        chains = neg if self.persistent_chains else state.chains
+        logs = {"cd_gap": loss, "sigma": jnp.mean(sigma)}
+        return RBMState(rbm, opt, chains), logs
+
+    def sample(self, state, key, n):
+        """`n` samples from `eval_chains` chains started from N(0, 1) noise.
+
+        Each chain runs `eval_burn_in` sweeps, then keeps one state every
+        `eval_thin` sweeps until `n` samples are collected.
+        """
+        rbm = state.nets
+        sigma = visible_sigma(rbm, self.sigma)
+        n_chains = min(n, self.eval_chains)
+        per_chain = -(-n // n_chains)
+        k0, k1, k2 = jr.split(key, 3)
+        v = jr.normal(k0, (n_chains, rbm.b.shape[0]))
+        v = _chain(rbm, v, sigma, k1, self.eval_burn_in, self.rng)
+
+        def body(v, k):
+            v = _chain(rbm, v, sigma, k, self.eval_thin, self.rng)
+            return v, v
+
+        _, kept = jax.lax.scan(body, v, jr.split(k2, per_chain))
+        return kept.reshape(-1, rbm.b.shape[0])[:n]

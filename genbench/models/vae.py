@@ -1,0 +1,96 @@
+"""VAE: Gaussian encoder to (mean, log-variance), reparameterised latent, MSE + beta KL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float
+
+from .base import AbstractFamily, OneHiddenMLP, make_optimizer
+
+__all__ = ["VAE", "VAENets", "VAEState", "gaussian_kl", "vae_loss"]
+
+
+def gaussian_kl(mu: Float[Array, "n z"], logvar: Float[Array, "n z"]) -> Array:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per row, summed over latent dimensions."""
+    return 0.5 * jnp.sum(jnp.exp(logvar) + mu**2 - 1.0 - logvar, axis=-1)
+
+
+class VAENets(eqx.Module):
+    encoder: OneHiddenMLP
+    decoder: OneHiddenMLP
+
+
+def vae_loss(
+    nets: VAENets, x: Float[Array, "n d"], eps: Float[Array, "n z"], beta: float
+) -> tuple[Array, tuple[Array, Array]]:
+    """Negative ELBO as specified: mean over the batch of `||x - x_hat||^2 + beta KL`.
+
+    Returns `(loss, (reconstruction, kl))`, both batch means. `eps` is the
+    standard normal noise of the reparameterisation `z = mu + sigma * eps`.
+    """
+    stats = nets.encoder(x)
+    z_dim = eps.shape[-1]
+    mu, logvar = stats[:, :z_dim], stats[:, z_dim:]
+    z = mu + jnp.exp(0.5 * logvar) * eps
+    recon = jnp.sum((x - nets.decoder(z)) ** 2, axis=-1)
+    kl = gaussian_kl(mu, logvar)
+    return jnp.mean(recon + beta * kl), (jnp.mean(recon), jnp.mean(kl))
+
+
+class VAEState(NamedTuple):
+    nets: VAENets
+    opt: optax.OptState
+
+
+@dataclass(frozen=True)
+class VAE(AbstractFamily):
+    """Encoder `data -> H -> 2*latent`, decoder `latent -> H -> data`."""
+
+    name: str = "vae"
+    latent_dim: int = 2
+    activation: str = "leaky_relu"
+    leaky_slope: float = 0.2
+    beta: float = 0.1
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    schedule: str = "constant"
+
+    def _opt(self):
+        return make_optimizer(
+            self.optimizer, self.lr, self.n_steps, self.schedule, self.b1, self.b2
+        )
+
+    def build(self, key, data_dim, hidden):
+        ke, kd = jr.split(key)
+        mlp = dict(activation=self.activation, slope=self.leaky_slope)
+        return VAENets(
+            OneHiddenMLP(data_dim, hidden, 2 * self.latent_dim, ke, **mlp),
+            OneHiddenMLP(self.latent_dim, hidden, data_dim, kd, **mlp),
+        )
+
+    def sampler_part(self, nets):
+        return nets.decoder
+
+    def init(self, key, data_dim, hidden):
+        nets = self.build(key, data_dim, hidden)
+        return VAEState(nets, self._opt().init(nets))
+
+    def step(self, state, batch, key):
+        eps = jr.normal(key, (batch.shape[0], self.latent_dim))
+        grad_fn = jax.value_and_grad(vae_loss, has_aux=True)
+        (loss, (recon, kl)), grads = grad_fn(state.nets, batch, eps, self.beta)
+        updates, opt = self._opt().update(grads, state.opt, state.nets)
+        nets = optax.apply_updates(state.nets, updates)
+        return VAEState(nets, opt), {"loss": loss, "recon": recon, "kl": kl}
+
+    def sample(self, state, key, n):
+        return state.nets.decoder(jr.normal(key, (n, self.latent_dim)))

@@ -1,0 +1,116 @@
+"""Matplotlib figures of one run (imported lazily: plotting costs start-up time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["plot_target_vs_model", "plot_curves"]
+
+
+def _save(fig, path: Path, dpi: int = 120) -> None:
+    import io
+
+    from .artifacts import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _title(meta: dict) -> str:
+    return (
+        f"{meta['model'].upper()} on {meta['target']}  |  budget {meta['budget']} "
+        f"→ H={meta['hidden']} ({meta['n_params']} params)"
+    )
+
+
+def plot_target_vs_model(
+    path: Path,
+    target,
+    edges: list[np.ndarray],
+    p: np.ndarray,
+    hists: np.ndarray,
+    kl: np.ndarray,
+    meta: dict,
+) -> None:
+    """1D: exact target density vs each seed's histogram. 2D: heat maps side by side.
+
+    `hists` are the model's cell shares per seed (seeds, *cells), normalised by all
+    samples, from the final evaluation.
+    """
+    if target.dim == 1:
+        _plot_1d(path, target, edges[0], p, hists, kl, meta)
+    else:
+        _plot_2d(path, target, edges, p, hists, kl, meta)
+
+
+def _plot_1d(path, target, e, p, hists, kl, meta):
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    width = np.diff(e)
+    centres = (e[:-1] + e[1:]) / 2
+    ax.bar(centres, p / width, width=width, color="0.85", edgecolor="0.6",
+           linewidth=0.5, label="target (exact cell mass)")
+    if not target.is_discrete:
+        grid = np.linspace(e[0], e[-1], 600)
+        ax.plot(grid, target.density(grid), color="k", lw=1.5, label="target density")
+    for i, (q, k) in enumerate(zip(hists, kl, strict=True)):
+        label = f"seed {meta['seeds'][i]}: KL {k:.4f}" if np.isfinite(k) else (
+            f"seed {meta['seeds'][i]}: diverged")
+        ax.stairs(q / width, e, color=COLORS[i % len(COLORS)], lw=1.6, label=label)
+    ax.set_xlim(e[0], e[-1])
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.set_title(_title(meta), fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    _save(fig, path)
+
+
+def _plot_2d(path, target, edges, p, hists, kl, meta):
+    n = min(len(hists), 3)
+    fig, axes = plt.subplots(1, n + 1, figsize=(3.4 * (n + 1), 3.6), layout="constrained")
+    ex, ey = edges
+    area = np.outer(np.diff(ex), np.diff(ey))
+    vmax = (p / area).max()
+    panels = [("target (exact)", p)] + [
+        (f"seed {meta['seeds'][i]}: KL {kl[i]:.3f}" if np.isfinite(kl[i])
+         else f"seed {meta['seeds'][i]}: diverged", hists[i]) for i in range(n)
+    ]
+    for ax, (title, cells) in zip(axes, panels, strict=True):
+        im = ax.pcolormesh(ex, ey, (cells / area).T, cmap="viridis", vmin=0, vmax=vmax)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("x₁")
+    axes[0].set_ylabel("x₂")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="density")
+    fig.suptitle(_title(meta), fontsize=10)
+    _save(fig, path)
+
+
+def plot_curves(path: Path, history: list[dict], loss_keys: list[str], meta: dict) -> None:
+    """KL (log scale) and the training losses over steps, one line per seed."""
+    keys = ["kl", "w1"] + loss_keys
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4),
+                             layout="constrained")
+    seeds = sorted({row["seed"] for row in history})
+    for ax, key in zip(axes, keys, strict=True):
+        for i, seed in enumerate(seeds):
+            rows = [r for r in history if r["seed"] == seed]
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker=".",
+                    color=COLORS[i % len(COLORS)], lw=1.2, label=f"seed {seed}")
+        if key in ("kl", "w1"):
+            ax.set_yscale("log")
+        ax.set_title({"kl": "KL(P‖Q)", "w1": "Wasserstein-1"}.get(key, key), fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.suptitle(_title(meta), fontsize=10)
+    _save(fig, path, dpi=110)

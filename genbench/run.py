@@ -1,0 +1,178 @@
+"""Hydra entry point: `python -m genbench.run model=rbm target=1d_trimodal`.
+
+Wiring only: config -> objects (`config.build_run`), `train.train`, then the
+artifacts, figures and console summary of one run in Hydra's output directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .config import register_configs
+
+log = logging.getLogger("genbench")
+register_configs()
+
+_FAILED: list[str] = []  # jobs of this process that failed (for the exit code)
+USER_ERRORS = (ValueError, NotImplementedError)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    out = Path(HydraConfig.get().runtime.output_dir)
+    for noisy in ("jax._src.xla_bridge", "matplotlib", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _compilation_cache(cfg.get("jax_cache"))
+    from .config import build_run
+
+    try:
+        spec = build_run(cfg)
+    except USER_ERRORS as err:
+        # A configuration error: one readable line, no traceback, nothing written.
+        print(f"genbench: error: {err}", file=sys.stderr)
+        _FAILED.append(str(err))
+        return None
+    return run_spec(spec, cfg, out)
+
+
+def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
+    """Train, write every artifact under `out`, print the summary; returns mean KL."""
+    from . import artifacts
+    from .train import Evaluator, train
+
+    t0 = time.perf_counter()
+    s = spec.settings
+    seeds = list(range(s.seed, s.seed + s.seeds))
+    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    metrics = {k: artifacts.seed_stats(v) for k, v in result.final.items()}
+    n_ok = int((result.diverged_step < 0).sum())
+    status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
+    meta = {
+        "model": spec.family.name,
+        "target": spec.target.name,
+        "budget": cfg.budget.params,
+        "hidden": spec.hidden,
+        "n_params": spec.n_params,
+        "seeds": seeds,
+    }
+
+    artifacts.write_csv(out / "history.csv", result.history)
+    artifacts.save_samples(out / "samples.npz", result.samples, seeds)
+    nets = [
+        spec.family.params(_index(result.states, i)) for i in range(s.seeds)
+    ]
+    artifacts.save_params(out / "params", nets, seeds)
+
+    from . import plots
+
+    ev = Evaluator(spec.target, s.hist_bins)
+    plots.plot_target_vs_model(
+        out / "plots" / "target_vs_model.png", spec.target, ev.edges, ev.p,
+        result.snapshot_hists[-1], result.final["kl"], meta,
+    )
+    loss_keys = [k for k in result.history[0] if k not in
+                 ("step", "seed", "kl", "w1", "lost", "diverged")]
+    plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
+
+    wall = time.perf_counter() - t0
+    payload = {
+        "status": status,
+        "model": spec.family.name,
+        "target": spec.target.name,
+        "encoding": spec.encoding.mode,
+        "bins": cfg.bins.n,
+        "budget": {"params": cfg.budget.params, "scope": cfg.budget.scope},
+        "hidden": spec.hidden,
+        "n_params": spec.n_params,
+        "n_params_total": spec.n_params_total,
+        "n_params_sampler": spec.n_params_sampler,
+        "steps": s.steps,
+        "batch_size": s.batch_size,
+        "seeds": seeds,
+        "seed_status": [
+            {"seed": seed, "status": "ok"} if d < 0 else
+            {"seed": seed, "status": "diverged", "step": int(d)}
+            for seed, d in zip(seeds, result.diverged_step, strict=True)
+        ],
+        "eval_samples": s.eval_samples,
+        "hist_bins": [len(e) - 1 for e in ev.edges],
+        "metrics": metrics,
+        "timing": {**result.timings, "wall_seconds": wall},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "environment": artifacts.environment(),
+    }
+    artifacts.write_json(out / "metrics.json", payload)
+    print(_summary(payload, out))
+    if status == "failed":
+        _FAILED.append(f"every seed diverged: {out}")
+    kl = metrics["kl"]["mean"]
+    return kl
+
+
+def _compilation_cache(path: str | None) -> None:
+    """Persist compiled programs across runs (a sweep compiles each shape once)."""
+    if not path:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _index(tree, i: int):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def _fmt(stat: dict, digits: int = 4) -> str:
+    if stat["mean"] is None:
+        return "n/a (every seed diverged)"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _summary(p: dict, out: Path) -> str:
+    m, t = p["metrics"], p["timing"]
+    bad = [s for s in p["seed_status"] if s["status"] != "ok"]
+    lines = [
+        f"genbench  {p['model']} on {p['target']}  ({p['encoding']})",
+        f"  budget   {p['budget']['params']} ({p['budget']['scope']}) -> H={p['hidden']}"
+        f"  ({p['n_params']} params; total {p['n_params_total']},"
+        f" sampler {p['n_params_sampler']})",
+        f"  trained  {len(p['seeds'])} seed(s) x {p['steps']} steps, batch "
+        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed",
+        f"  KL(P||Q) {_fmt(m['kl'])}   (per seed: "
+        + ", ".join("—" if v is None else f"{v:.4f}" for v in
+                    artifacts_clean(m["kl"]["per_seed"])) + ")",
+        f"  W1       {_fmt(m['w1'])}",
+        f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
+        f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
+    ]
+    if bad:
+        lines.append("  diverged " + ", ".join(f"seed {s['seed']} at step {s['step']}"
+                                               for s in bad))
+    lines.append(f"  output   {out}")
+    return "\n".join(lines)
+
+
+def artifacts_clean(values):
+    import math
+
+    return [None if not math.isfinite(v) else float(v) for v in values]
+
+
+def cli() -> int:
+    """Console entry: run Hydra, then exit non-zero if any job failed."""
+    main()
+    return 1 if _FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,227 @@
+"""The compiled training loop: `lax.scan` over steps in snapshot chunks, `vmap` over seeds.
+
+One call of the compiled chunk runs `chunk_len` steps for every seed with no host
+round trip. Between chunks, Python evaluates (also compiled), logs the history and
+moves the progress bar. A seed whose losses or parameters stop being finite is
+frozen at its last finite state and marked diverged at that step; the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from .encoding import AbstractEncoding
+from .metrics import histogram, kl_divergence, sliced_wasserstein
+from .models.base import AbstractFamily
+from .targets import AbstractTarget
+
+__all__ = ["TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
+
+METRICS = ("kl", "w1", "lost")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Plain settings of a run (built from the `train` config group)."""
+
+    steps: int = 5000
+    batch_size: int = 256
+    seed: int = 0
+    seeds: int = 3
+    snapshot_percent: float = 5.0
+    eval_samples: int = 100_000
+    snapshot_eval_samples: int = 10_000
+    hist_bins: int | None = None
+    progress: bool = True
+
+    @property
+    def chunk_len(self) -> int:
+        return max(1, math.ceil(self.steps * self.snapshot_percent / 100))
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.steps / self.chunk_len)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; arrays have a leading seed axis."""
+
+    states: Any
+    history: list[dict[str, float]]
+    final: dict[str, np.ndarray]
+    samples: np.ndarray  # (seeds, eval_samples, dim), data space
+    diverged_step: np.ndarray  # (seeds,), -1 where the seed never diverged
+    snapshot_steps: list[int]
+    snapshot_hists: np.ndarray  # (snapshots, seeds, *cells): model histograms
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Evaluator:
+    """Scores samples against the target's exact histogram, on device."""
+
+    def __init__(self, target: AbstractTarget, hist_bins: int | None = None):
+        self.target = target
+        self.edges = target.hist_edges(hist_bins)
+        self.p = np.asarray(target.bin_probs(self.edges))
+
+    def reference(self, n: int) -> jax.Array:
+        """`n` true samples with a fixed key (the same for every seed and snapshot)."""
+        return self.target.sample(jr.key(20240601), n)
+
+    def score(self, x: jax.Array, reference: jax.Array) -> dict[str, jax.Array]:
+        """Metrics of one seed's data-space samples `x` (n, dim)."""
+        q = histogram(x, self.edges)
+        return {
+            "kl": kl_divergence(jnp.asarray(self.p, q.dtype), q),
+            "w1": sliced_wasserstein(x, reference),
+            "lost": 1.0 - jnp.sum(q),
+            "hist": q,
+        }
+
+
+def seed_keys(seed: int, n_seeds: int) -> jax.Array:
+    """Per-seed keys: seed i's stream does not depend on how many seeds run."""
+    base = jr.key(seed)
+    return jax.vmap(lambda i: jr.fold_in(base, i))(jnp.arange(n_seeds))
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _select(pred, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def train(
+    family: AbstractFamily,
+    target: AbstractTarget,
+    encoding: AbstractEncoding,
+    settings: TrainSettings,
+    hidden: int,
+    on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+) -> TrainResult:
+    """Train `settings.seeds` replicates of `family` on `target` and evaluate them."""
+    from tqdm.auto import tqdm
+
+    s = settings
+    keys = seed_keys(s.seed, s.seeds)
+    split = jax.vmap(lambda k: jr.split(k, 3))(keys)
+    k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
+    data_dim = encoding.model_dim
+    evaluator = Evaluator(target, s.hist_bins)
+    chunk_len = s.chunk_len
+
+    def one_step(state, diverged_at, key, step):
+        kb, ks = jr.split(jr.fold_in(key, step))
+        batch = encoding.encode(target.sample(kb, s.batch_size))
+        new, logs = family.step(state, batch, ks)
+        finite = _all_finite(logs) & _all_finite(family.params(new))
+        active = (diverged_at < 0) & (step < s.steps)
+        state = _select(active & finite, new, state)
+        diverged_at = jnp.where(active & ~finite, step, diverged_at)
+        return state, diverged_at, logs
+
+    def chunk(states, diverged_at, start):
+        def body(carry, i):
+            states, div = carry
+            states, div, logs = jax.vmap(one_step, in_axes=(0, 0, 0, None))(
+                states, div, k_train, start + i
+            )
+            return (states, div), logs
+
+        (states, diverged_at), logs = jax.lax.scan(
+            body, (states, diverged_at), jnp.arange(chunk_len)
+        )
+        n_real = jnp.clip(s.steps - start, 1, chunk_len)
+        mask = (jnp.arange(chunk_len) < n_real)[:, None]
+        mean_logs = {k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()}
+        return states, diverged_at, mean_logs
+
+    def evaluate(states, step, n):
+        ref = evaluator.reference(n)
+
+        def one(state, key):
+            z = family.sample(state, jr.fold_in(key, step), n)
+            x = encoding.decode(z)
+            return evaluator.score(x, ref), x
+
+        return jax.vmap(one)(states, k_eval)
+
+    t0 = time.perf_counter()
+    states = jax.jit(jax.vmap(lambda k: family.init(k, data_dim, hidden)))(k_init)
+    diverged_at = jnp.full((s.seeds,), -1, jnp.int32)
+    chunk_c = jax.jit(chunk, donate_argnums=(0,)).lower(states, diverged_at, 0).compile()
+    eval_snap = jax.jit(evaluate, static_argnums=2)
+    eval_snap_c = eval_snap.lower(states, 0, s.snapshot_eval_samples).compile()
+    eval_final_c = eval_snap.lower(states, 0, s.eval_samples).compile()
+    timings = {"compile_seconds": time.perf_counter() - t0}
+
+    history: list[dict[str, float]] = []
+    snap_steps: list[int] = []
+    snap_hists: list[np.ndarray] = []
+    t_train = t_eval = 0.0
+    samples = None
+    bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
+    try:
+        for c in range(s.n_chunks):
+            start = c * chunk_len
+            t1 = time.perf_counter()
+            states, diverged_at, logs = chunk_c(states, diverged_at, start)
+            jax.block_until_ready(states)
+            t2 = time.perf_counter()
+            step = min(s.steps, start + chunk_len)
+            last = c == s.n_chunks - 1
+            scores, x = (eval_final_c if last else eval_snap_c)(states, step)
+            scores = jax.device_get(scores)
+            if last:
+                samples = np.asarray(x)
+            t3 = time.perf_counter()
+            t_train += t2 - t1
+            t_eval += t3 - t2
+            div = np.asarray(diverged_at)
+            logs = jax.device_get(logs)
+            for i in range(s.seeds):
+                ok = div[i] < 0
+                row: dict[str, float] = {"step": step, "seed": s.seed + i}
+                for k, v in logs.items():
+                    row[k] = float(v[i]) if ok else math.nan
+                for k in METRICS:
+                    row[k] = float(scores[k][i]) if ok else math.nan
+                row["diverged"] = int(not ok)
+                history.append(row)
+            snap_steps.append(step)
+            snap_hists.append(np.asarray(scores["hist"]))
+            if on_snapshot is not None:
+                on_snapshot(step, scores)
+            bar.update(step - bar.n)
+            post = {k: f"{np.nanmean(np.where(div < 0, v, np.nan)):.3g}" for k, v in logs.items()}
+            kl_ok = scores["kl"][div < 0]
+            post["kl"] = f"{np.mean(kl_ok):.4f}" if kl_ok.size else "nan"
+            bar.set_postfix(post, refresh=False)
+    finally:
+        bar.close()
+    timings.update(train_seconds=t_train, eval_seconds=t_eval)
+    div = np.asarray(diverged_at)
+    final = {k: np.where(div < 0, scores[k], np.nan) for k in METRICS}
+    return TrainResult(
+        states=states,
+        history=history,
+        final=final,
+        samples=samples,
+        diverged_step=div,
+        snapshot_steps=snap_steps,
+        snapshot_hists=np.stack(snap_hists),
+        timings=timings,
+    )

@@ -1,0 +1,56 @@
+"""Shared fixtures: compose configs exactly as the CLI does, with Hydra's compose API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from genbench.config import register_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TARGETS = sorted(p.stem for p in (CONF / "target").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
+
+register_configs()
+
+# Tiny but complete runs: every code path, a few seconds each.
+FAST = [
+    "train.steps=200",
+    "train.seeds=2",
+    "train.snapshot_percent=50",
+    "train.eval_samples=2000",
+    "train.snapshot_eval_samples=2000",
+    "train.progress=false",
+    "jax_cache=null",
+]
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run `python -m genbench.run` as a user would; returns CompletedProcess."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
+    full_env.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run(
+        [sys.executable, "-m", "genbench.run", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def compose_config():
+    return compose_cfg
