@@ -53,25 +53,12 @@ class BinsConf:
 
 
 @dataclass
-class TrainConf:
-    steps: int = 5000
-    batch_size: int = 256
-    seed: int = 0
-    seeds: int = 3
-    snapshot_percent: float = 5.0
-    eval_samples: int = 100_000
-    snapshot_eval_samples: int = 10_000
-    hist_bins: int | None = None
-    progress: bool = True
-
-
-@dataclass
 class Config:
     target: Any = MISSING
     model: Any = MISSING
     budget: BudgetConf = field(default_factory=BudgetConf)
     bins: BinsConf = field(default_factory=BinsConf)
-    train: TrainConf = field(default_factory=TrainConf)
+    train: Any = MISSING
     jax_cache: str | None = None
 
 
@@ -95,8 +82,8 @@ def _omegaconf_type(tp: Any) -> Any:
     return Any
 
 
-def _schema(name: str, target: str, items: list[tuple[str, Any, Any]]):
-    fields = [("_target_", str, field(default=target))]
+def _schema(name: str, target: str | None, items: list[tuple[str, Any, Any]]):
+    fields = [] if target is None else [("_target_", str, field(default=target))]
     for key, tp, default in items:
         if default is inspect.Parameter.empty or default is dataclasses.MISSING:
             default = MISSING
@@ -107,15 +94,16 @@ def _schema(name: str, target: str, items: list[tuple[str, Any, Any]]):
     return dataclasses.make_dataclass(name, fields)
 
 
-def family_schema(cls: type[AbstractFamily]):
-    """Structured config of a family: its dataclass fields but `n_steps`."""
+def dataclass_schema(cls: type, exclude: tuple[str, ...] = (), target: bool = True):
+    """Structured config of a dataclass (a model family, the train settings)."""
     hints = typing.get_type_hints(cls)
     items = [
         (f.name, _omegaconf_type(hints[f.name]), f.default)
         for f in dataclasses.fields(cls)
-        if f.name != "n_steps"
+        if f.name not in exclude
     ]
-    return _schema(f"{cls.__name__}Conf", f"{cls.__module__}.{cls.__qualname__}", items)
+    name = f"{cls.__module__}.{cls.__qualname__}" if target else None
+    return _schema(f"{cls.__name__}Conf", name, items)
 
 
 def target_schema(cls: type):
@@ -141,11 +129,16 @@ FAMILIES = [GAN, VAE, RBM]
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
+    from .train import TrainSettings
+
     cs.store(name="schema", node=Config)
+    cs.store(group="schema/train", name="TrainSettings",
+             node=dataclass_schema(TrainSettings, target=False))
     for cls in TARGET_CLASSES:
         cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
     for cls in FAMILIES:
-        cs.store(group="schema/model", name=cls.__name__, node=family_schema(cls))
+        node = dataclass_schema(cls, exclude=("n_steps",))
+        cs.store(group="schema/model", name=cls.__name__, node=node)
 
 
 # --- validation ----------------------------------------------------------------
@@ -199,7 +192,7 @@ def validate(cfg: DictConfig) -> None:
         allowed = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine")}
         if key in m:
             _require(m[key] in allowed[key], f"model.{key}", m[key], str(allowed[key]))
-    for key in ("latent_dim", "cd_k", "eval_chains", "eval_burn_in", "eval_thin"):
+    for key in ("latent_dim", "cd_k", "eval_per_chain", "eval_burn_in", "eval_thin"):
         if key in m:
             _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
     if "real_label" in m:

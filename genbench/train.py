@@ -31,9 +31,9 @@ METRICS = ("kl", "w1", "lost")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Plain settings of a run (built from the `train` config group)."""
+    """Plain settings of a run (the `train` config group; its schema is derived here)."""
 
-    steps: int = 5000
+    steps: int = 20000
     batch_size: int = 256
     seed: int = 0
     seeds: int = 3

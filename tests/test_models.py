@@ -130,7 +130,7 @@ def test_rbm_gibbs_sampler_matches_exact_marginal(impl):
         c=jnp.array([-1.0, -0.8, 0.2]),
         log_sigma=jnp.log(jnp.array([0.5])),
     )
-    fam = RBM(eval_chains=2000, eval_burn_in=100, eval_thin=2, rng=impl)
+    fam = RBM(eval_per_chain=100, eval_burn_in=100, eval_thin=2, rng=impl)
     state = fam.init(jr.key(0), 1, 3)._replace(nets=rbm)
     x = np.asarray(jax.jit(fam.sample, static_argnums=2)(state, jr.key(5), 200_000))
     edges = np.linspace(-4, 6, 41)
@@ -167,3 +167,22 @@ def test_one_step_is_finite_and_changes_parameters(family):
     assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))
     x = family.sample(new, jr.key(3), 50)
     assert x.shape == (50, 2) and np.all(np.isfinite(np.asarray(x)))
+
+
+def test_rbm_analytic_cd_gradient_equals_autodiff_of_free_energies():
+    from genbench.models.rbm import cd_gradient, hidden_probs
+
+    rbm = _small_rbm(d=2, h=6, seed=4)
+    s = visible_sigma(rbm, 1.0)
+    pos = jr.normal(jr.key(0), (64, 2))
+    neg = 1.5 * jr.normal(jr.key(1), (64, 2)) + 0.3
+
+    def loss(r):
+        sig = visible_sigma(r, 1.0)
+        return jnp.mean(free_energy(r, pos, sig)) - jnp.mean(free_energy(r, neg, sig))
+
+    auto = jax.grad(loss)(rbm)
+    manual = cd_gradient(rbm, pos, hidden_probs(rbm, pos, s), neg, s)
+    for a, m in zip(jax.tree_util.tree_leaves(auto), jax.tree_util.tree_leaves(manual),
+                    strict=True):
+        np.testing.assert_allclose(np.asarray(m), np.asarray(a), rtol=2e-4, atol=1e-6)

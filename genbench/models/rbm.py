@@ -33,7 +33,9 @@ __all__ = [
     "RBM",
     "GaussianRBM",
     "RBMState",
+    "cd_gradient",
     "free_energy",
+    "free_energy_grad",
     "gibbs_step",
     "hidden_probs",
 ]
@@ -70,6 +72,11 @@ def free_energy(rbm: GaussianRBM, v: Float[Array, "n d"], sigma) -> Float[Array,
     return quad - jnp.sum(jax.nn.softplus(rbm.c + (v / sigma**2) @ rbm.w), axis=-1)
 
 
+def _visible_step(rbm, h, sigma, key):
+    mean = rbm.b + h @ rbm.w.T
+    return mean + sigma * jr.normal(jr.fold_in(key, 1), mean.shape)
+
+
 def gibbs_step(
     rbm: GaussianRBM,
     v: Float[Array, "n d"],
@@ -78,10 +85,38 @@ def gibbs_step(
     rng_impl: str = "hash",
 ) -> Float[Array, "n d"]:
     """One block-Gibbs sweep v -> h ~ p(h|v) -> v' ~ p(v|h)."""
-    kh, kv = jr.split(key)
-    h = rng.bernoulli(kh, hidden_probs(rbm, v, sigma), rng_impl)
-    mean = rbm.b + h @ rbm.w.T
-    return mean + sigma * jr.normal(kv, v.shape)
+    h = rng.bernoulli(key, hidden_probs(rbm, v, sigma), rng_impl)
+    return _visible_step(rbm, h, sigma, key)
+
+
+def free_energy_grad(
+    rbm: GaussianRBM, v: Float[Array, "n d"], p: Float[Array, "n h"], sigma
+) -> GaussianRBM:
+    """Batch mean of dF/dparams at `v`, given `p = p(h=1|v)` (analytic, no autodiff).
+
+    With a = c + (v/s^2) W:  dF/db = -(v-b)/s^2,  dF/dc = -p,  dF/dW = -(v/s^2)^T p,
+    dF/dlog s = -(v-b)^2/s^2 + 2 v (W p)/s^2  (zero where log s is clipped).
+    """
+    n = v.shape[0]
+    s2 = sigma**2
+    vs = v / s2
+    gw = -(vs.T @ p) / n
+    gb = -jnp.mean((v - rbm.b) / s2, axis=0)
+    gc = -jnp.mean(p, axis=0)
+    if rbm.log_sigma is None:
+        gs = None
+    else:
+        inside = (rbm.log_sigma > LOG_SIGMA_MIN) & (rbm.log_sigma < LOG_SIGMA_MAX)
+        g = -((v - rbm.b) ** 2) / s2 + 2 * vs * (p @ rbm.w.T)
+        gs = jnp.where(inside, jnp.mean(g, axis=0), 0.0)
+    return GaussianRBM(w=gw, b=gb, c=gc, log_sigma=gs)
+
+
+def cd_gradient(rbm, pos, p_pos, neg, sigma) -> GaussianRBM:
+    """Contrastive-divergence gradient: E_data[dF] - E_model[dF], model = `neg`."""
+    g_pos = free_energy_grad(rbm, pos, p_pos, sigma)
+    g_neg = free_energy_grad(rbm, neg, hidden_probs(rbm, neg, sigma), sigma)
+    return jax.tree_util.tree_map(jnp.subtract, g_pos, g_neg)
 
 
 def _chain(rbm, v, sigma, key, n_steps: int, rng_impl: str = "hash"):
@@ -100,17 +135,17 @@ class RBM(AbstractFamily):
     cd_k: int = 1
     persistent_chains: int = 0
     learn_sigma: bool = True
-    sigma: float = 1.0
+    sigma: float = 0.2
     init_std: float = 0.01
-    optimizer: str = "sgd"
-    lr: float = 1e-2
+    optimizer: str = "adam"
+    lr: float = 3e-3
     momentum: float = 0.0
     b1: float = 0.9
     b2: float = 0.999
-    schedule: str = "constant"
-    eval_chains: int = 100
-    eval_burn_in: int = 500
-    eval_thin: int = 5
+    schedule: str = "cosine"
+    eval_per_chain: int = 100
+    eval_burn_in: int = 300
+    eval_thin: int = 2
     rng: str = "hash"
 
     def _opt(self):
@@ -147,29 +182,30 @@ class RBM(AbstractFamily):
     def step(self, state, batch, key):
         rbm = state.nets
         sigma = visible_sigma(rbm, self.sigma)
-        start = state.chains if self.persistent_chains else batch
-        neg = jax.lax.stop_gradient(_chain(rbm, start, sigma, key, self.cd_k, self.rng))
-
-        def loss_fn(r):
-            s = visible_sigma(r, self.sigma)
-            return jnp.mean(free_energy(r, batch, s)) - jnp.mean(free_energy(r, neg, s))
-
-        loss, grads = jax.value_and_grad(loss_fn)(rbm)
+        k0, k1 = jr.split(key)
+        p_data = hidden_probs(rbm, batch, sigma)
+        if self.persistent_chains:
+            neg = _chain(rbm, state.chains, sigma, k1, self.cd_k, self.rng)
+        else:  # the first sweep starts from the data: reuse its hidden probabilities
+            neg = _visible_step(rbm, rng.bernoulli(k0, p_data, self.rng), sigma, k0)
+            neg = _chain(rbm, neg, sigma, k1, self.cd_k - 1, self.rng)
+        grads = cd_gradient(rbm, batch, p_data, neg, sigma)
         updates, opt = self._opt().update(grads, state.opt, rbm)
         rbm = optax.apply_updates(rbm, updates)
         chains = neg if self.persistent_chains else state.chains
-        logs = {"cd_gap": loss, "sigma": jnp.mean(sigma)}
+        recon = jnp.mean((batch - rbm.b - p_data @ rbm.w.T) ** 2)
+        logs = {"recon": recon, "sigma": jnp.mean(sigma)}
         return RBMState(rbm, opt, chains), logs
 
     def sample(self, state, key, n):
-        """`n` samples from `eval_chains` chains started from N(0, 1) noise.
+        """`n` samples from ceil(n / eval_per_chain) chains started from N(0, 1).
 
         Each chain runs `eval_burn_in` sweeps, then keeps one state every
-        `eval_thin` sweeps until `n` samples are collected.
+        `eval_thin` sweeps, `eval_per_chain` times.
         """
         rbm = state.nets
         sigma = visible_sigma(rbm, self.sigma)
-        n_chains = min(n, self.eval_chains)
+        n_chains = -(-n // self.eval_per_chain)
         per_chain = -(-n // n_chains)
         k0, k1, k2 = jr.split(key, 3)
         v = jr.normal(k0, (n_chains, rbm.b.shape[0]))

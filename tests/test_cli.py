@@ -1,0 +1,68 @@
+"""The real CLI in a subprocess: artifacts of a run, Hydra flags, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .conftest import FAST, run_cli
+
+
+def test_single_run_writes_every_artifact(tmp_path):
+    proc = run_cli(
+        "model=rbm", "target=1d_trimodal", *FAST, "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "run"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["model"] == "rbm" and m["target"] == "1d_trimodal"
+    assert m["budget"] == {"params": 1600, "scope": "total"}
+    assert m["hidden"] == 799 and m["n_params"] == 1600
+    assert m["seeds"] == [0, 1] and len(m["metrics"]["kl"]["per_seed"]) == 2
+    assert m["metrics"]["kl"]["mean"] > 0 and m["metrics"]["kl"]["std"] >= 0
+    assert m["timing"]["compile_seconds"] > 0 and m["environment"]["versions"]["jax"]
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 and {"step", "seed", "kl", "w1"} <= set(rows[0])
+    samples = np.load(out / "samples.npz")
+    assert samples["samples"].shape == (2, 2000, 1)
+    for seed in (0, 1):
+        arrays = np.load(out / "params" / f"seed_{seed}.npz")
+        assert arrays["w"].shape == (1, 799)
+        assert (out / "params" / f"seed_{seed}.eqx").stat().st_size > 0
+    for plot in ("target_vs_model.png", "curves.png"):
+        assert (out / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
+    assert "KL(P||Q)" in proc.stdout and "H=799" in proc.stdout
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_hydra_flags_work(tmp_path):
+    proc = run_cli("--cfg", "job", "model=vae", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "beta: 0.1" in proc.stdout and "params: 1600" in proc.stdout
+
+
+def test_bad_value_is_one_clear_line_and_nonzero_exit(tmp_path):
+    proc = run_cli("train.steps=0", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "train.steps=0 is not allowed: must be > 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (Path(tmp_path) / "run" / "metrics.json").exists()
+
+
+def test_unknown_key_and_wrong_type_are_refused(tmp_path):
+    proc = run_cli("train.stepz=10", cwd=tmp_path)
+    assert proc.returncode != 0 and "stepz" in proc.stderr
+    proc = run_cli("train.steps=many", cwd=tmp_path)
+    assert proc.returncode != 0 and "train.steps" in proc.stderr
+    proc = run_cli("model=nope", cwd=tmp_path)
+    assert proc.returncode != 0 and "gan" in proc.stderr  # Hydra lists the options
+
+
+def test_budget_too_small_names_the_smallest_feasible(tmp_path):
+    proc = run_cli("model=gan", "budget.params=5", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "smallest feasible budget is 23" in proc.stderr

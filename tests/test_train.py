@@ -1,0 +1,116 @@
+"""Every target x model composes with Hydra and trains to finite metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+from genbench.config import ConfigError, build_run, validate
+from genbench.models import VAE
+from genbench.train import train
+
+from .conftest import FAST, MODELS, TARGETS, compose_cfg
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_target_and_model_trains_to_finite_metrics(model, target):
+    cfg = compose_cfg(f"model={model}", f"target={target}", *FAST)
+    spec = build_run(cfg)
+    s = spec.settings
+    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    assert result.samples.shape == (s.seeds, s.eval_samples, spec.target.dim)
+    assert len(result.history) == s.n_chunks * s.seeds
+    for name in ("kl", "w1", "lost"):
+        assert np.all(np.isfinite(result.final[name])), name
+    assert np.all(result.diverged_step == -1)
+    assert abs(spec.n_params - cfg.budget.params) <= 0.1 * cfg.budget.params
+
+
+def test_seeds_are_independent_of_how_many_run_and_deterministic():
+    cfg = compose_cfg("model=vae", *FAST)
+    spec = build_run(cfg)
+    a = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    b = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    np.testing.assert_array_equal(a.final["kl"], b.final["kl"])
+    one = build_run(compose_cfg("model=vae", *FAST, "train.seeds=1"))
+    c = train(one.family, one.target, one.encoding, one.settings, one.hidden)
+    np.testing.assert_allclose(c.final["w1"][0], a.final["w1"][0], rtol=1e-5)
+    assert a.final["kl"][0] != a.final["kl"][1]
+
+
+class PoisonState(NamedTuple):
+    inner: Any
+    poisoned: jax.Array  # this seed's losses turn NaN after step 30
+    count: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class PoisonedVAE(VAE):
+    """A VAE whose poisoned seeds (chosen at init from the seed's key) blow up."""
+
+    def init(self, key, data_dim, hidden):
+        poisoned = jr.uniform(jr.fold_in(key, 7)) < 0.5
+        return PoisonState(super().init(key, data_dim, hidden), poisoned, jnp.int32(0))
+
+    def step(self, state, batch, key):
+        inner, logs = super().step(state.inner, batch, key)
+        bad = state.poisoned & (state.count >= 30)
+        logs = {k: jnp.where(bad, jnp.nan, v) for k, v in logs.items()}
+        return PoisonState(inner, state.poisoned, state.count + 1), logs
+
+    def sample(self, state, key, n):
+        return super().sample(state.inner, key, n)
+
+    def params(self, state):
+        return state.inner.nets
+
+
+def test_a_diverging_seed_is_frozen_and_recorded_while_others_finish():
+    spec = build_run(compose_cfg("model=vae", *FAST, "train.seeds=6"))
+    fam = PoisonedVAE(**{f.name: getattr(spec.family, f.name)
+                         for f in dataclasses.fields(spec.family)})
+    result = train(fam, spec.target, spec.encoding, spec.settings, spec.hidden)
+    poisoned = np.asarray(result.states.poisoned)
+    assert poisoned.any() and not poisoned.all()
+    np.testing.assert_array_equal(result.diverged_step[poisoned], 30)
+    assert np.all(result.diverged_step[~poisoned] == -1)
+    assert np.all(np.isnan(result.final["kl"][poisoned]))
+    assert np.all(np.isfinite(result.final["kl"][~poisoned]))
+    # The frozen state is the last finite one: its samples are still finite.
+    assert np.all(np.isfinite(result.samples))
+
+
+def test_a_run_where_every_seed_diverges_records_it():
+    spec = build_run(compose_cfg("model=gan", *FAST, "model.lr=1e30",
+                                 "model.schedule=constant"))
+    result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    assert np.all(result.diverged_step >= 0)
+    assert np.all(np.isnan(result.final["kl"]))
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.steps=0", "train.steps"),
+        ("train.batch_size=-1", "train.batch_size"),
+        ("train.seeds=0", "train.seeds"),
+        ("train.snapshot_percent=0", "train.snapshot_percent"),
+        ("train.snapshot_percent=150", "train.snapshot_percent"),
+        ("train.eval_samples=0", "train.eval_samples"),
+        ("budget.params=0", "budget.params"),
+        ("bins.n=1", "bins.n"),
+        ("bins.n=-3", "bins.n"),
+        ("model.lr=0", "model.lr"),
+        ("model.lr=-1e-3", "model.lr"),
+    ],
+)
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(compose_cfg(override))
