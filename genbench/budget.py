@@ -41,7 +41,9 @@ def count_params(family, data_dim: int, hidden: int, scope: str = "total") -> in
         return _n_leaves(nets)
     if scope == "sampler":
         return _n_leaves(family.sampler_part(nets))
-    raise BudgetError(f"budget.scope={scope!r} is not allowed; use 'total' or 'sampler'")
+    raise BudgetError(
+        f"budget.scope={scope!r} is not allowed; use 'total' or 'sampler'"
+    )
 
 
 def solve_hidden(family, data_dim: int, budget: int, scope: str = "total") -> int:

@@ -132,8 +132,11 @@ def register_configs() -> None:
     from .train import TrainSettings
 
     cs.store(name="schema", node=Config)
-    cs.store(group="schema/train", name="TrainSettings",
-             node=dataclass_schema(TrainSettings, target=False))
+    cs.store(
+        group="schema/train",
+        name="TrainSettings",
+        node=dataclass_schema(TrainSettings, target=False),
+    )
     for cls in TARGET_CLASSES:
         cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
     for cls in FAMILIES:
@@ -186,7 +189,10 @@ def validate(cfg: DictConfig) -> None:
             _require(value > 0, f"model.{key}", value, "must be > 0")
     if "activation" in m:
         _require(
-            m.activation in ACTIVATIONS, "model.activation", m.activation, str(ACTIVATIONS)
+            m.activation in ACTIVATIONS,
+            "model.activation",
+            m.activation,
+            str(ACTIVATIONS),
         )
     for key in ("optimizer", "schedule"):
         allowed = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine")}
@@ -201,7 +207,12 @@ def validate(cfg: DictConfig) -> None:
         if key in m:
             _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
     if "persistent_chains" in m:
-        _require(m.persistent_chains >= 0, "model.persistent_chains", m.persistent_chains, ">= 0")
+        _require(
+            m.persistent_chains >= 0,
+            "model.persistent_chains",
+            m.persistent_chains,
+            ">= 0",
+        )
 
 
 # --- config -> objects -----------------------------------------------------------

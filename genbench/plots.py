@@ -23,6 +23,7 @@ def _save(fig, path: Path, dpi: int = 120) -> None:
     plt.close(fig)
     atomic_write(path, buf.getvalue())
 
+
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
@@ -57,32 +58,50 @@ def _plot_1d(path, target, e, p, hists, kl, meta):
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     width = np.diff(e)
     centres = (e[:-1] + e[1:]) / 2
-    ax.bar(centres, p / width, width=width, color="0.85", edgecolor="0.6",
-           linewidth=0.5, label="target (exact cell mass)")
+    ax.bar(
+        centres,
+        p / width,
+        width=width,
+        color="0.85",
+        edgecolor="0.6",
+        linewidth=0.5,
+        label="target (exact cell mass)",
+    )
     if not target.is_discrete:
         grid = np.linspace(e[0], e[-1], 600)
         ax.plot(grid, target.density(grid), color="k", lw=1.5, label="target density")
     for i, (q, k) in enumerate(zip(hists, kl, strict=True)):
-        label = f"seed {meta['seeds'][i]}: KL {k:.4f}" if np.isfinite(k) else (
-            f"seed {meta['seeds'][i]}: diverged")
+        label = (
+            f"seed {meta['seeds'][i]}: KL {k:.4f}"
+            if np.isfinite(k)
+            else (f"seed {meta['seeds'][i]}: diverged")
+        )
         ax.stairs(q / width, e, color=COLORS[i % len(COLORS)], lw=1.6, label=label)
     ax.set_xlim(e[0], e[-1])
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # head room for the legend
     ax.set_xlabel("x")
     ax.set_ylabel("density")
     ax.set_title(_title(meta), fontsize=10)
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=2)
     _save(fig, path)
 
 
 def _plot_2d(path, target, edges, p, hists, kl, meta):
     n = min(len(hists), 3)
-    fig, axes = plt.subplots(1, n + 1, figsize=(3.4 * (n + 1), 3.6), layout="constrained")
+    fig, axes = plt.subplots(
+        1, n + 1, figsize=(3.4 * (n + 1), 3.6), layout="constrained"
+    )
     ex, ey = edges
     area = np.outer(np.diff(ex), np.diff(ey))
     vmax = (p / area).max()
     panels = [("target (exact)", p)] + [
-        (f"seed {meta['seeds'][i]}: KL {kl[i]:.3f}" if np.isfinite(kl[i])
-         else f"seed {meta['seeds'][i]}: diverged", hists[i]) for i in range(n)
+        (
+            f"seed {meta['seeds'][i]}: KL {kl[i]:.3f}"
+            if np.isfinite(kl[i])
+            else f"seed {meta['seeds'][i]}: diverged",
+            hists[i],
+        )
+        for i in range(n)
     ]
     for ax, (title, cells) in zip(axes, panels, strict=True):
         im = ax.pcolormesh(ex, ey, (cells / area).T, cmap="viridis", vmin=0, vmax=vmax)
@@ -95,20 +114,31 @@ def _plot_2d(path, target, edges, p, hists, kl, meta):
     _save(fig, path)
 
 
-def plot_curves(path: Path, history: list[dict], loss_keys: list[str], meta: dict) -> None:
+def plot_curves(
+    path: Path, history: list[dict], loss_keys: list[str], meta: dict
+) -> None:
     """KL (log scale) and the training losses over steps, one line per seed."""
     keys = ["kl", "w1"] + loss_keys
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.6 * len(keys), 3.4), layout="constrained"
+    )
     seeds = sorted({row["seed"] for row in history})
     for ax, key in zip(axes, keys, strict=True):
         for i, seed in enumerate(seeds):
             rows = [r for r in history if r["seed"] == seed]
-            ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker=".",
-                    color=COLORS[i % len(COLORS)], lw=1.2, label=f"seed {seed}")
+            ax.plot(
+                [r["step"] for r in rows],
+                [r[key] for r in rows],
+                marker=".",
+                color=COLORS[i % len(COLORS)],
+                lw=1.2,
+                label=f"seed {seed}",
+            )
         if key in ("kl", "w1"):
             ax.set_yscale("log")
-        ax.set_title({"kl": "KL(P‖Q)", "w1": "Wasserstein-1"}.get(key, key), fontsize=10)
+        ax.set_title(
+            {"kl": "KL(P‖Q)", "w1": "Wasserstein-1"}.get(key, key), fontsize=10
+        )
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, frameon=False)

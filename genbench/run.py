@@ -65,20 +65,26 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
 
     artifacts.write_csv(out / "history.csv", result.history)
     artifacts.save_samples(out / "samples.npz", result.samples, seeds)
-    nets = [
-        spec.family.params(_index(result.states, i)) for i in range(s.seeds)
-    ]
+    nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
     artifacts.save_params(out / "params", nets, seeds)
 
     from . import plots
 
     ev = Evaluator(spec.target, s.hist_bins)
     plots.plot_target_vs_model(
-        out / "plots" / "target_vs_model.png", spec.target, ev.edges, ev.p,
-        result.snapshot_hists[-1], result.final["kl"], meta,
+        out / "plots" / "target_vs_model.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.snapshot_hists[-1],
+        result.final["kl"],
+        meta,
     )
-    loss_keys = [k for k in result.history[0] if k not in
-                 ("step", "seed", "kl", "w1", "lost", "diverged")]
+    loss_keys = [
+        k
+        for k in result.history[0]
+        if k not in ("step", "seed", "kl", "w1", "lost", "diverged")
+    ]
     plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
 
     wall = time.perf_counter() - t0
@@ -97,8 +103,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "batch_size": s.batch_size,
         "seeds": seeds,
         "seed_status": [
-            {"seed": seed, "status": "ok"} if d < 0 else
-            {"seed": seed, "status": "diverged", "step": int(d)}
+            {"seed": seed, "status": "ok"}
+            if d < 0
+            else {"seed": seed, "status": "diverged", "step": int(d)}
             for seed, d in zip(seeds, result.diverged_step, strict=True)
         ],
         "eval_samples": s.eval_samples,
@@ -143,21 +150,27 @@ def _summary(p: dict, out: Path) -> str:
     bad = [s for s in p["seed_status"] if s["status"] != "ok"]
     lines = [
         f"genbench  {p['model']} on {p['target']}  ({p['encoding']})",
-        f"  budget   {p['budget']['params']} ({p['budget']['scope']}) -> H={p['hidden']}"
+        f"  budget   {p['budget']['params']} ({p['budget']['scope']})"
+        f" -> H={p['hidden']}"
         f"  ({p['n_params']} params; total {p['n_params_total']},"
         f" sampler {p['n_params_sampler']})",
         f"  trained  {len(p['seeds'])} seed(s) x {p['steps']} steps, batch "
         f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed",
         f"  KL(P||Q) {_fmt(m['kl'])}   (per seed: "
-        + ", ".join("—" if v is None else f"{v:.4f}" for v in
-                    artifacts_clean(m["kl"]["per_seed"])) + ")",
+        + ", ".join(
+            "—" if v is None else f"{v:.4f}"
+            for v in artifacts_clean(m["kl"]["per_seed"])
+        )
+        + ")",
         f"  W1       {_fmt(m['w1'])}",
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]
     if bad:
-        lines.append("  diverged " + ", ".join(f"seed {s['seed']} at step {s['step']}"
-                                               for s in bad))
+        lines.append(
+            "  diverged "
+            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in bad)
+        )
     lines.append(f"  output   {out}")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The compiled training loop: `lax.scan` over steps in snapshot chunks, `vmap` over seeds.
+"""The compiled training loop: `lax.scan` over steps in snapshot chunks, seeds `vmap`ped.
 
 One call of the compiled chunk runs `chunk_len` steps for every seed with no host
 round trip. Between chunks, Python evaluates (also compiled), logs the history and
@@ -31,7 +31,7 @@ METRICS = ("kl", "w1", "lost")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Plain settings of a run (the `train` config group; its schema is derived here)."""
+    """Plain settings of a run (the `train` group; its schema is derived from this)."""
 
     steps: int = 20000
     batch_size: int = 256
@@ -96,7 +96,11 @@ def seed_keys(seed: int, n_seeds: int) -> jax.Array:
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    leaves = [
+        x
+        for x in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+    ]
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
@@ -146,7 +150,9 @@ def train(
         )
         n_real = jnp.clip(s.steps - start, 1, chunk_len)
         mask = (jnp.arange(chunk_len) < n_real)[:, None]
-        mean_logs = {k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()}
+        mean_logs = {
+            k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()
+        }
         return states, diverged_at, mean_logs
 
     def evaluate(states, step, n):
@@ -162,7 +168,9 @@ def train(
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(lambda k: family.init(k, data_dim, hidden)))(k_init)
     diverged_at = jnp.full((s.seeds,), -1, jnp.int32)
-    chunk_c = jax.jit(chunk, donate_argnums=(0,)).lower(states, diverged_at, 0).compile()
+    chunk_c = (
+        jax.jit(chunk, donate_argnums=(0,)).lower(states, diverged_at, 0).compile()
+    )
     eval_snap = jax.jit(evaluate, static_argnums=2)
     eval_snap_c = eval_snap.lower(states, 0, s.snapshot_eval_samples).compile()
     eval_final_c = eval_snap.lower(states, 0, s.eval_samples).compile()
@@ -206,9 +214,12 @@ def train(
             if on_snapshot is not None:
                 on_snapshot(step, scores)
             bar.update(step - bar.n)
-            post = {k: f"{np.nanmean(np.where(div < 0, v, np.nan)):.3g}" for k, v in logs.items()}
-            kl_ok = scores["kl"][div < 0]
-            post["kl"] = f"{np.mean(kl_ok):.4f}" if kl_ok.size else "nan"
+            ok = div < 0
+            post = {
+                k: f"{np.mean(v[ok]):.3g}" if ok.any() else "nan"
+                for k, v in logs.items()
+            }
+            post["kl"] = f"{np.mean(scores['kl'][ok]):.4f}" if ok.any() else "nan"
             bar.set_postfix(post, refresh=False)
     finally:
         bar.close()

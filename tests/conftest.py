@@ -1,4 +1,4 @@
-"""Shared fixtures: compose configs exactly as the CLI does, with Hydra's compose API."""
+"""Shared helpers: compose configs as the CLI does (Hydra compose API), run the CLI."""
 
 from __future__ import annotations
 

@@ -49,8 +49,12 @@ def test_kl_matches_scipy_with_the_specification_epsilon():
     q = rng.dirichlet(np.ones(20))
     q[7] = 0.0
     ref = np.sum(special.rel_entr(p, q + KL_EPS))
-    assert np.isclose(float(kl_divergence(jnp.asarray(p), jnp.asarray(q))), ref, rtol=1e-5)
-    hand = sum(pi * np.log(pi / (qi + 1e-10)) for pi, qi in zip(p, q) if pi > 0)
+    assert np.isclose(
+        float(kl_divergence(jnp.asarray(p), jnp.asarray(q))), ref, rtol=1e-5
+    )
+    hand = sum(
+        pi * np.log(pi / (qi + 1e-10)) for pi, qi in zip(p, q, strict=True) if pi > 0
+    )
     assert np.isclose(ref, hand)
     assert float(kl_divergence(jnp.asarray(p), jnp.asarray(p))) < 1e-6
 

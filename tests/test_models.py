@@ -108,7 +108,9 @@ def _exact_log_z(rbm, s):
 
 
 def _grid_marginal(rbm, s, grid):
-    lp = -np.asarray(free_energy(rbm, jnp.asarray(grid[:, None], jnp.float32), s), float)
+    lp = -np.asarray(
+        free_energy(rbm, jnp.asarray(grid[:, None], jnp.float32), s), float
+    )
     return lp
 
 
@@ -183,6 +185,7 @@ def test_rbm_analytic_cd_gradient_equals_autodiff_of_free_energies():
 
     auto = jax.grad(loss)(rbm)
     manual = cd_gradient(rbm, pos, hidden_probs(rbm, pos, s), neg, s)
-    for a, m in zip(jax.tree_util.tree_leaves(auto), jax.tree_util.tree_leaves(manual),
-                    strict=True):
+    for a, m in zip(
+        jax.tree_util.tree_leaves(auto), jax.tree_util.tree_leaves(manual), strict=True
+    ):
         np.testing.assert_allclose(np.asarray(m), np.asarray(a), rtol=2e-4, atol=1e-6)

@@ -74,8 +74,12 @@ class PoisonedVAE(VAE):
 
 def test_a_diverging_seed_is_frozen_and_recorded_while_others_finish():
     spec = build_run(compose_cfg("model=vae", *FAST, "train.seeds=6"))
-    fam = PoisonedVAE(**{f.name: getattr(spec.family, f.name)
-                         for f in dataclasses.fields(spec.family)})
+    fam = PoisonedVAE(
+        **{
+            f.name: getattr(spec.family, f.name)
+            for f in dataclasses.fields(spec.family)
+        }
+    )
     result = train(fam, spec.target, spec.encoding, spec.settings, spec.hidden)
     poisoned = np.asarray(result.states.poisoned)
     assert poisoned.any() and not poisoned.all()
@@ -88,8 +92,9 @@ def test_a_diverging_seed_is_frozen_and_recorded_while_others_finish():
 
 
 def test_a_run_where_every_seed_diverges_records_it():
-    spec = build_run(compose_cfg("model=gan", *FAST, "model.lr=1e30",
-                                 "model.schedule=constant"))
+    spec = build_run(
+        compose_cfg("model=gan", *FAST, "model.lr=1e30", "model.schedule=constant")
+    )
     result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
     assert np.all(result.diverged_step >= 0)
     assert np.all(np.isnan(result.final["kl"]))

@@ -7,7 +7,8 @@ Energy (Cho et al., 2011 parameterisation), with one visible scale per axis:
 so that p(h_j = 1 | v) = sigmoid(c_j + sum_i v_i W_ij / s_i^2),
 p(v | h) = N(b + W h, s^2), and the free energy is
 
-    F(v) = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_j softplus(c_j + sum_i v_i W_ij / s_i^2).
+    F(v) = sum_i (v_i - b_i)^2 / (2 s_i^2)
+           - sum_j softplus(c_j + sum_i v_i W_ij / s_i^2).
 
 The same `s` is used in the free energy, in training chains and in evaluation
 chains. It is learned (as `log_sigma`, a trained parameter counted in the budget)

@@ -1,4 +1,4 @@
-"""VAE: Gaussian encoder to (mean, log-variance), reparameterised latent, MSE + beta KL."""
+"""VAE: Gaussian encoder (mean, log-variance), reparameterised latent, MSE + beta KL."""
 
 from __future__ import annotations
 
