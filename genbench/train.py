@@ -1,4 +1,4 @@
-"""The compiled training loop: `lax.scan` over steps in snapshot chunks, seeds `vmap`ped.
+"""The compiled training loop: `lax.scan` over snapshot chunks, seeds under `vmap`.
 
 One call of the compiled chunk runs `chunk_len` steps for every seed with no host
 round trip. Between chunks, Python evaluates (also compiled), logs the history and
