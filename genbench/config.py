@@ -23,6 +23,7 @@ from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from . import targets as targets_mod
+from .encoding import DECODE_MODES
 from .models import GAN, RBM, VAE
 from .models.base import ACTIVATIONS, AbstractFamily
 
@@ -50,6 +51,7 @@ class BudgetConf:
 @dataclass
 class BinsConf:
     n: int = 0  # 0: continuous data
+    decode: str = "hard"
 
 
 @dataclass
@@ -140,7 +142,7 @@ def register_configs() -> None:
     for cls in TARGET_CLASSES:
         cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
     for cls in FAMILIES:
-        node = dataclass_schema(cls, exclude=("n_steps",))
+        node = dataclass_schema(cls, exclude=("n_steps", "blocks"))
         cs.store(group="schema/model", name=cls.__name__, node=node)
 
 
@@ -183,6 +185,21 @@ def validate(cfg: DictConfig) -> None:
         b.scope in ("total", "sampler"), "budget.scope", b.scope, "total or sampler"
     )
     _require(cfg.bins.n >= 0 and cfg.bins.n != 1, "bins.n", cfg.bins.n, "0 or >= 2")
+    _require(
+        cfg.bins.decode in DECODE_MODES,
+        "bins.decode",
+        cfg.bins.decode,
+        str(DECODE_MODES),
+    )
+    for key, allowed in (
+        ("visible", ("softmax", "bernoulli")),
+        ("binned_loss", ("categorical", "mse")),
+        ("rng", ("hash", "threefry")),
+    ):
+        if key in m:
+            _require(m[key] in allowed, f"model.{key}", m[key], str(allowed))
+    if "gumbel_tau" in m:
+        _require(m.gumbel_tau > 0, "model.gumbel_tau", m.gumbel_tau, "must be > 0")
     for key in ("lr", "lr_g", "lr_d"):
         value = m.get(key)
         if value is not None:
@@ -248,9 +265,10 @@ def build_run(cfg: DictConfig) -> RunSpec:
     validate(cfg)
     cls, kw = _kwargs(cfg.target)
     target = cls(**kw)
+    encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
+    blocks = (target.dim, cfg.bins.n) if cfg.bins.n else None
     cls, kw = _kwargs(cfg.model)
-    family = cls(n_steps=cfg.train.steps, **kw)
-    encoding = make_encoding(target, cfg.bins.n)
+    family = cls(n_steps=cfg.train.steps, blocks=blocks, **kw)
     dim = encoding.model_dim
     hidden = solve_hidden(family, dim, cfg.budget.params, cfg.budget.scope)
     settings = TrainSettings(**OmegaConf.to_container(cfg.train, resolve=True))

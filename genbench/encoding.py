@@ -1,8 +1,15 @@
 """Encodings between data space and the space the models see.
 
 One object owns the transformation both ways, so that training data, decoded
-samples and scoring can never disagree. Continuous mode standardises each axis by
-the target's analytic mean and standard deviation.
+samples and scoring can never disagree:
+
+- `Standardise` (continuous mode, `bins.n=0`): `(x - mean) / std` per axis, with the
+  target's analytic moments.
+- `OneHotBins` (binned mode, `bins.n=N`): each axis is cut into N cells over the
+  target's `bounds` (Poisson: cells aligned to the integers); a sample becomes one
+  one-hot block of N units per axis (2D: 2N units, decoded per axis and scored on
+  the joint N x N grid). Samples beyond the range fall into the edge cells, and the
+  exact cell probabilities used for scoring count the tails there too.
 """
 
 from __future__ import annotations
@@ -10,11 +17,23 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["AbstractEncoding", "Standardise", "make_encoding"]
+from . import rng
+
+__all__ = [
+    "AbstractEncoding",
+    "Standardise",
+    "OneHotBins",
+    "DECODE_MODES",
+    "categorical",
+    "make_encoding",
+]
+
+DECODE_MODES = ("hard", "soft", "sample")
 
 
 class AbstractEncoding(abc.ABC):
@@ -27,7 +46,10 @@ class AbstractEncoding(abc.ABC):
     def encode(self, x: Float[Array, "n dim"]) -> Float[Array, "n model_dim"]: ...
 
     @abc.abstractmethod
-    def decode(self, y: Float[Array, "n model_dim"]) -> Float[Array, "n dim"]: ...
+    def decode(
+        self, y: Float[Array, "n model_dim"], key: PRNGKeyArray, kind: str = "logits"
+    ) -> Float[Array, "n dim"]:
+        """Model output to data space; NaN rows are samples with no valid category."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,18 +67,108 @@ class Standardise(AbstractEncoding):
     def encode(self, x):
         return (x - jnp.asarray(self.mean)) / jnp.asarray(self.std)
 
-    def decode(self, y):
+    def decode(self, y, key=None, kind="values"):
         return y * jnp.asarray(self.std) + jnp.asarray(self.mean)
 
 
-def make_encoding(target, n_bins: int) -> AbstractEncoding:
+@dataclass(frozen=True, eq=False)
+class OneHotBins(AbstractEncoding):
+    """Binned mode: one one-hot block of `n_bins` units per axis.
+
+    `decode_mode` turns per-block logits into positions: `hard` (argmax -> cell
+    centre), `soft` (expected position under the softmax) or `sample` (a cell drawn
+    from the softmax -> its centre). Model outputs that are states (an RBM's
+    visible units) decode to the centre of the one unit that is on; a block with no
+    unit or several units on has no valid category and decodes to NaN.
+    """
+
+    edges: tuple[np.ndarray, ...]
+    decode_mode: str = "hard"
+    mode: str = "binned"
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges[0]) - 1
+
+    @property
+    def dim(self) -> int:
+        return len(self.edges)
+
+    @property
+    def model_dim(self) -> int:  # type: ignore[override]
+        return self.n_bins * self.dim
+
+    @property
+    def centres(self) -> np.ndarray:
+        """Cell centres, shape `(dim, n_bins)`."""
+        return np.stack([(e[:-1] + e[1:]) / 2 for e in self.edges])
+
+    def index(self, x: Float[Array, "n dim"]) -> Array:
+        """Cell index per axis, `(n, dim)`; values beyond the range go to edge cells."""
+        cols = []
+        for axis, e in enumerate(self.edges):
+            inner = jnp.asarray(e[1:-1], x.dtype)
+            cols.append(jnp.searchsorted(inner, x[:, axis], side="right"))
+        return jnp.stack(cols, axis=1)
+
+    def encode(self, x):
+        onehot = jax.nn.one_hot(self.index(x), self.n_bins, dtype=x.dtype)
+        return onehot.reshape(x.shape[0], self.model_dim)
+
+    def blocks(self, y: Array) -> Array:
+        return y.reshape(y.shape[0], self.dim, self.n_bins)
+
+    def decode(self, y, key, kind="logits"):
+        y = self.blocks(y)
+        centres = jnp.asarray(self.centres, y.dtype)
+        if kind == "states":
+            valid = jnp.sum(y, axis=-1) == 1
+            pos = jnp.sum(y * centres, axis=-1)
+            return jnp.where(valid, pos, jnp.nan)
+        if self.decode_mode == "hard":
+            idx = jnp.argmax(y, axis=-1)
+        elif self.decode_mode == "soft":
+            return jnp.sum(jax.nn.softmax(y, axis=-1) * centres, axis=-1)
+        elif self.decode_mode == "sample":
+            idx = categorical(key, y)
+        else:
+            raise ValueError(
+                f"bins.decode={self.decode_mode!r}; allowed {DECODE_MODES}"
+            )
+        return jnp.take_along_axis(
+            jnp.broadcast_to(centres, y.shape), idx[..., None], axis=-1
+        )[..., 0]
+
+    def bin_probs(self, target) -> np.ndarray:
+        """Exact probability of every cell of the grid, tails counted in edge cells."""
+        open_edges = []
+        for e, std in zip(self.edges, target.std(), strict=True):
+            e = np.array(e, dtype=float)
+            far = 50 * float(std) + float(np.abs(e).max())
+            e[0], e[-1] = -far, far
+            open_edges.append(e)
+        return np.asarray(target.bin_probs(open_edges))
+
+
+def categorical(key: PRNGKeyArray, logits: Float[Array, "... k"], impl="hash") -> Array:
+    """Index drawn from softmax(logits) along the last axis (inverse CDF)."""
+    probs = jax.nn.softmax(logits, axis=-1)
+    u = rng.uniform(key, probs.shape[:-1] + (1,), impl)
+    idx = jnp.sum(jnp.cumsum(probs, axis=-1) < u, axis=-1)
+    return jnp.minimum(idx, logits.shape[-1] - 1)
+
+
+def make_encoding(target, n_bins: int, decode: str = "hard") -> AbstractEncoding:
     """The encoding of `target`'s data for `bins.n = n_bins` (0: continuous)."""
     if n_bins == 0:
         return Standardise(
             tuple(np.asarray(target.mean(), float).tolist()),
             tuple(np.asarray(target.std(), float).tolist()),
         )
-    raise NotImplementedError(
-        f"bins.n={n_bins}: discretised (one-hot) mode is not available yet; "
-        "allowed: bins.n=0 (continuous)"
-    )
+    if n_bins < 2:
+        raise ValueError(f"bins.n={n_bins} is not allowed: 0 (continuous) or >= 2")
+    if decode not in DECODE_MODES:
+        raise ValueError(
+            f"bins.decode={decode!r} is not allowed: one of {DECODE_MODES}"
+        )
+    return OneHotBins(tuple(target.bin_edges(n_bins)), decode)

@@ -17,7 +17,7 @@ from jaxtyping import Array, Float
 __all__ = ["KL_EPS", "histogram", "kl_divergence", "wasserstein1", "sliced_wasserstein"]
 
 KL_EPS = 1e-10  # the specification's epsilon in KL(P || Q) = sum P log(P / (Q + eps))
-N_PROJECTIONS = 64  # directions of the sliced Wasserstein distance in 2D
+N_PROJECTIONS = 16  # directions of the sliced Wasserstein distance in 2D
 
 
 def histogram(
@@ -52,9 +52,25 @@ def kl_divergence(p: Array, q: Array, eps: float = KL_EPS) -> Array:
     return jnp.sum(jnp.where(p > 0, p * jnp.log(safe_p / (q + eps)), 0.0))
 
 
-def wasserstein1(x: Float[Array, " n"], y: Float[Array, " n"]) -> Array:
-    """Exact 1D Wasserstein-1 distance between two equal-size samples."""
-    return jnp.mean(jnp.abs(jnp.sort(x) - jnp.sort(y)))
+def wasserstein1(x: Float[Array, " n"], y: Float[Array, " m"]) -> Array:
+    """Exact 1D Wasserstein-1 distance between the finite values of `x` and `y`.
+
+    For equal sizes and no NaN this is `mean |sort(x) - sort(y)|`. NaN entries of
+    `x` (samples with no valid value) are left out: the k finite values are
+    compared with the quantiles of `y` at the same ranks.
+    """
+    return wasserstein1_sorted(x, jnp.sort(y))
+
+
+def wasserstein1_sorted(x: Float[Array, " n"], ys: Float[Array, " m"]) -> Array:
+    """`wasserstein1(x, y)` with `ys = sort(y)` given (sort a fixed reference once)."""
+    y = ys
+    xs = jnp.sort(x)  # NaN sorts last
+    k = jnp.sum(jnp.isfinite(x))
+    ranks = jnp.arange(x.shape[0])
+    idx = jnp.floor((ranks + 0.5) / k * y.shape[0]).astype(jnp.int32)
+    diff = jnp.abs(xs - ys[jnp.clip(idx, 0, y.shape[0] - 1)])
+    return jnp.sum(jnp.where(ranks < k, diff, 0.0)) / k
 
 
 def projections(dim: int, n: int = N_PROJECTIONS) -> Array:
@@ -68,7 +84,19 @@ def projections(dim: int, n: int = N_PROJECTIONS) -> Array:
     return d / jnp.linalg.norm(d, axis=1, keepdims=True)
 
 
-def sliced_wasserstein(x: Float[Array, "n dim"], y: Float[Array, "n dim"]) -> Array:
+def sliced_wasserstein(x: Float[Array, "n dim"], y: Float[Array, "m dim"]) -> Array:
     """Mean Wasserstein-1 over fixed projections; equals W1 exactly in 1D."""
+    return sliced_wasserstein_sorted(x, sorted_projections(y))
+
+
+def sorted_projections(y: Float[Array, "m dim"]) -> Float[Array, "p m"]:
+    """The reference sample projected on the fixed directions, each sorted."""
+    return jnp.sort(y @ projections(y.shape[1]).T, axis=0).T
+
+
+def sliced_wasserstein_sorted(
+    x: Float[Array, "n dim"], ref: Float[Array, "p m"]
+) -> Array:
+    """`sliced_wasserstein(x, y)` with `ref = sorted_projections(y)`."""
     dirs = projections(x.shape[1])
-    return jnp.mean(jax.vmap(lambda u: wasserstein1(x @ u, y @ u))(dirs))
+    return jnp.mean(jax.vmap(lambda u, ys: wasserstein1_sorted(x @ u, ys))(dirs, ref))

@@ -42,13 +42,16 @@ def plot_target_vs_model(
     hists: np.ndarray,
     kl: np.ndarray,
     meta: dict,
+    binned: bool = False,
 ) -> None:
     """1D: exact target density vs each seed's histogram. 2D: heat maps side by side.
 
     `hists` are the model's cell shares per seed (seeds, *cells), normalised by all
     samples, from the final evaluation.
     """
-    if target.dim == 1:
+    if target.dim == 1 and binned:
+        _plot_bars(path, edges[0], p, hists, kl, meta)
+    elif target.dim == 1:
         _plot_1d(path, target, edges[0], p, hists, kl, meta)
     else:
         _plot_2d(path, target, edges, p, hists, kl, meta)
@@ -82,6 +85,39 @@ def _plot_1d(path, target, e, p, hists, kl, meta):
     ax.set_xlabel("x")
     ax.set_ylabel("density")
     ax.set_title(_title(meta), fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=2)
+    _save(fig, path)
+
+
+def _plot_bars(path, e, p, hists, kl, meta):
+    """Binned 1D: target vs model probability of every bin, bars side by side."""
+    n = len(p)
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * n + 3), 4.5), layout="constrained")
+    x = np.arange(n)
+    k = len(hists)
+    width = 0.8 / (k + 1)
+    ax.bar(x - 0.4 + width / 2, p, width, color="0.6", label="target (exact)")
+    for i, (q, score) in enumerate(zip(hists, kl, strict=True)):
+        seed = meta["seeds"][i]
+        label = (
+            f"seed {seed}: KL {score:.4f}"
+            if np.isfinite(score)
+            else (f"seed {seed}: diverged")
+        )
+        ax.bar(
+            x - 0.4 + width * (i + 1.5),
+            q,
+            width,
+            color=COLORS[i % len(COLORS)],
+            label=label,
+        )
+    centres = (e[:-1] + e[1:]) / 2
+    step = max(1, n // 12)
+    ax.set_xticks(x[::step], [f"{c:.2g}" for c in centres[::step]])
+    ax.set_xlabel("bin centre")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+    ax.set_title(_title(meta) + f"  |  {n} bins", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=2)
     _save(fig, path)
 

@@ -70,7 +70,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
 
     from . import plots
 
-    ev = Evaluator(spec.target, s.hist_bins)
+    ev = Evaluator(spec.target, spec.encoding, s.hist_bins)
     plots.plot_target_vs_model(
         out / "plots" / "target_vs_model.png",
         spec.target,
@@ -79,11 +79,12 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         result.snapshot_hists[-1],
         result.final["kl"],
         meta,
+        binned=spec.encoding.mode == "binned",
     )
     loss_keys = [
         k
         for k in result.history[0]
-        if k not in ("step", "seed", "kl", "w1", "lost", "diverged")
+        if k not in ("step", "seed", "kl", "w1", "lost", "invalid", "diverged")
     ]
     plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
 
@@ -94,6 +95,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "target": spec.target.name,
         "encoding": spec.encoding.mode,
         "bins": cfg.bins.n,
+        "decode": _decode_label(spec),
         "budget": {"params": cfg.budget.params, "scope": cfg.budget.scope},
         "hidden": spec.hidden,
         "n_params": spec.n_params,
@@ -123,6 +125,15 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     return kl
 
 
+def _decode_label(spec) -> str | None:
+    """How binned samples became positions: a decode mode, or the model's states."""
+    if spec.encoding.mode != "binned":
+        return None
+    if spec.family.output_kind == "states":
+        return "states (the model samples one-hot units)"
+    return spec.encoding.decode_mode
+
+
 def _compilation_cache(path: str | None) -> None:
     """Persist compiled programs across runs (a sweep compiles each shape once)."""
     if not path:
@@ -145,11 +156,17 @@ def _fmt(stat: dict, digits: int = 4) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
+def _mode(p: dict) -> str:
+    if p["encoding"] != "binned":
+        return "continuous"
+    return f"binned: {p['bins']} bins per axis, decode={p['decode']}"
+
+
 def _summary(p: dict, out: Path) -> str:
     m, t = p["metrics"], p["timing"]
     bad = [s for s in p["seed_status"] if s["status"] != "ok"]
     lines = [
-        f"genbench  {p['model']} on {p['target']}  ({p['encoding']})",
+        f"genbench  {p['model']} on {p['target']}  ({_mode(p)})",
         f"  budget   {p['budget']['params']} ({p['budget']['scope']})"
         f" -> H={p['hidden']}"
         f"  ({p['n_params']} params; total {p['n_params_total']},"

@@ -84,6 +84,10 @@ class AbstractTarget(abc.ABC):
         n = n_bins or self.default_hist_bins
         return [np.linspace(lo, hi, n + 1) for lo, hi in self.bounds]
 
+    def bin_edges(self, n_bins: int) -> list[np.ndarray]:
+        """Edges per axis of the one-hot grid of binned mode (`bins.n = n_bins`)."""
+        return [np.linspace(lo, hi, n_bins + 1) for lo, hi in self.bounds]
+
     def density(self, grid: np.ndarray) -> np.ndarray:
         """Density (or pmf for discrete targets) at 1D points, for plots."""
         raise NotImplementedError(f"{type(self).__name__} has no 1D density")
@@ -244,9 +248,17 @@ class Poisson1D(AbstractTarget):
     def hist_edges(self, n_bins=None):
         # One cell per integer of the support: a finer grid would score the gaps.
         lo, hi = self.bounds[0]
-        first = np.ceil(lo - self.shift - 0.5)
+        first = np.ceil(lo - self.shift + 0.5)
         last = np.floor(hi - self.shift - 0.5)
         return [np.arange(first, last + 2) - 0.5 + self.shift]
+
+    def bin_edges(self, n_bins):
+        """Cells aligned to the integers: one integer each when `n_bins` covers the
+        support's integers, else `ceil(K / n_bins)` consecutive integers each."""
+        (unit,) = self.hist_edges()
+        k = len(unit) - 1
+        width = 1 if n_bins >= k else -(-k // n_bins)
+        return [unit[0] + width * np.arange(n_bins + 1)]
 
     def sample(self, key, n):
         k = jr.poisson(key, self.lam, (n,)).astype(jnp.float32)
@@ -334,11 +346,13 @@ class Mixture2D(AbstractTarget):
     def bin_probs(self, edges):
         ex, ey = edges
         nodes, wts = np.polynomial.legendre.leggauss(self._n_quad)
-        half = np.diff(ex)[:, None] / 2
-        xs = (ex[:-1, None] + ex[1:, None]) / 2 + half * nodes  # (nx, q)
         total = np.zeros((len(ex) - 1, len(ey) - 1))
         for w, mu, cov in zip(self.weights_, self.means_, self.covs_, strict=True):
             sx = np.sqrt(cov[0, 0])
+            # Quadrature needs finite cells: clip to +-12 sd (mass beyond < 1e-32).
+            cx = np.clip(ex, mu[0] - 12 * sx, mu[0] + 12 * sx)
+            half = np.diff(cx)[:, None] / 2
+            xs = (cx[:-1, None] + cx[1:, None]) / 2 + half * nodes  # (nx, q)
             px = stats.norm.pdf(xs, mu[0], sx)  # (nx, q)
             # y | x is normal: integrate P(y in cell | x) p(x) over each x-cell.
             my = mu[1] + cov[0, 1] / cov[0, 0] * (xs - mu[0])

@@ -19,14 +19,19 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from .encoding import AbstractEncoding
-from .metrics import histogram, kl_divergence, sliced_wasserstein
+from .encoding import AbstractEncoding, OneHotBins
+from .metrics import (
+    histogram,
+    kl_divergence,
+    sliced_wasserstein_sorted,
+    sorted_projections,
+)
 from .models.base import AbstractFamily
 from .targets import AbstractTarget
 
 __all__ = ["TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
 
-METRICS = ("kl", "w1", "lost")
+METRICS = ("kl", "w1", "lost", "invalid")
 
 
 @dataclass(frozen=True)
@@ -67,24 +72,48 @@ class TrainResult:
 
 
 class Evaluator:
-    """Scores samples against the target's exact histogram, on device."""
+    """Scores samples against the target's exact histogram, on device.
 
-    def __init__(self, target: AbstractTarget, hist_bins: int | None = None):
+    Continuous mode scores on the target's histogram grid (`hist_bins` cells per
+    axis); binned mode on the encoding's own grid, with the exact probability of
+    each cell (tails counted in the edge cells, as the encoding puts them there).
+    """
+
+    def __init__(
+        self,
+        target: AbstractTarget,
+        encoding: AbstractEncoding | None = None,
+        hist_bins: int | None = None,
+    ):
         self.target = target
-        self.edges = target.hist_edges(hist_bins)
-        self.p = np.asarray(target.bin_probs(self.edges))
+        self.encoding = encoding
+        if isinstance(encoding, OneHotBins):
+            self.edges = list(encoding.edges)
+            self.p = encoding.bin_probs(target)
+        else:
+            self.edges = target.hist_edges(hist_bins)
+            self.p = np.asarray(target.bin_probs(self.edges))
 
     def reference(self, n: int) -> jax.Array:
-        """`n` true samples with a fixed key (the same for every seed and snapshot)."""
-        return self.target.sample(jr.key(20240601), n)
+        """`n` true samples with a fixed key (the same for every seed and snapshot),
+        projected and sorted once for the sliced W1 (`metrics.sorted_projections`).
+
+        In binned mode they are quantised to their cell centres like the models'
+        samples, so that W1 measures the model, not the grid.
+        """
+        x = self.target.sample(jr.key(20240601), n)
+        if isinstance(self.encoding, OneHotBins):
+            x = self.encoding.decode(self.encoding.encode(x), None, "states")
+        return sorted_projections(x)
 
     def score(self, x: jax.Array, reference: jax.Array) -> dict[str, jax.Array]:
         """Metrics of one seed's data-space samples `x` (n, dim)."""
         q = histogram(x, self.edges)
         return {
             "kl": kl_divergence(jnp.asarray(self.p, q.dtype), q),
-            "w1": sliced_wasserstein(x, reference),
+            "w1": sliced_wasserstein_sorted(x, reference),
             "lost": 1.0 - jnp.sum(q),
+            "invalid": jnp.mean(jnp.any(~jnp.isfinite(x), axis=1)),
             "hist": q,
         }
 
@@ -124,7 +153,7 @@ def train(
     split = jax.vmap(lambda k: jr.split(k, 3))(keys)
     k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
     data_dim = encoding.model_dim
-    evaluator = Evaluator(target, s.hist_bins)
+    evaluator = Evaluator(target, encoding, s.hist_bins)
     chunk_len = s.chunk_len
 
     def one_step(state, diverged_at, key, step):
@@ -159,8 +188,9 @@ def train(
         ref = evaluator.reference(n)
 
         def one(state, key):
-            z = family.sample(state, jr.fold_in(key, step), n)
-            x = encoding.decode(z)
+            ks, kd = jr.split(jr.fold_in(key, step))
+            z = family.sample(state, ks, n)
+            x = encoding.decode(z, kd, family.output_kind)
             return evaluator.score(x, ref), x
 
         return jax.vmap(one)(states, k_eval)

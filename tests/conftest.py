@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# Tests check numbers, not speed: XLA's cheapest optimisation level halves compile
+# time, which dominates these tiny runs. Set before JAX is imported; subprocesses
+# of the CLI tests inherit it.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 import subprocess
 import sys
 from pathlib import Path

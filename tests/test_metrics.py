@@ -8,6 +8,7 @@ from scipy import special, stats
 
 from genbench.metrics import (
     KL_EPS,
+    N_PROJECTIONS,
     histogram,
     kl_divergence,
     sliced_wasserstein,
@@ -69,10 +70,24 @@ def test_w1_matches_scipy():
     assert np.isclose(got1d, ref, rtol=1e-5)
 
 
-def test_sliced_w1_of_a_shift_is_two_over_pi_of_its_length():
-    # Projections of a shift d onto directions uniform on [0, pi) average |d| 2/pi.
+def test_sliced_w1_of_a_shift_by_hand():
+    # Projected on direction u, a sample shifted by d is its copy shifted by u.d, so
+    # its W1 is exactly |u.d|; the directions are angles k pi / P, k < P, whose mean
+    # |cos| tends to 2/pi.
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2000, 2))
     d = np.array([0.6, -0.8])
     got = float(sliced_wasserstein(jnp.asarray(x + d), jnp.asarray(x)))
-    assert np.isclose(got, 2 / np.pi * np.linalg.norm(d), rtol=2e-3)
+    angles = np.pi * np.arange(N_PROJECTIONS) / N_PROJECTIONS
+    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    assert np.isclose(got, np.mean(np.abs(dirs @ d)), rtol=1e-5)
+    assert np.isclose(got, 2 / np.pi * np.linalg.norm(d), rtol=0.02)
+
+
+def test_w1_leaves_out_invalid_samples():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=1000), rng.normal(1.0, 1.0, size=4000)
+    ref = stats.wasserstein_distance(x, y)
+    with_nan = np.concatenate([x, [np.nan] * 100])
+    got = float(wasserstein1(jnp.asarray(with_nan), jnp.asarray(y)))
+    assert np.isclose(got, ref, atol=5e-3)

@@ -24,7 +24,15 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["AbstractFamily", "OneHiddenMLP", "make_optimizer"]
+__all__ = ["AbstractFamily", "OneHiddenMLP", "make_optimizer", "block_softmax"]
+
+
+def block_softmax(logits: Array, blocks: tuple[int, int]) -> Array:
+    """Softmax within each one-hot block of a flat `(n, blocks * units)` array."""
+    n_blocks, units = blocks
+    y = jax.nn.softmax(logits.reshape(-1, n_blocks, units), axis=-1)
+    return y.reshape(logits.shape)
+
 
 ACTIVATIONS = ("leaky_relu", "relu", "tanh", "elu", "silu")
 
@@ -101,6 +109,13 @@ class AbstractFamily(abc.ABC):
 
     name: str = "abstract"
     n_steps: int = 1  # total training steps, for learning-rate schedules
+    # Binned mode: (number of one-hot blocks, units per block); None: continuous.
+    blocks: tuple[int, int] | None = None
+
+    @property
+    def output_kind(self) -> str:
+        """What `sample` returns in model space: values, per-block logits, or states."""
+        return "values" if self.blocks is None else "logits"
 
     @abc.abstractmethod
     def build(self, key: PRNGKeyArray, data_dim: int, hidden: int) -> eqx.Module: ...

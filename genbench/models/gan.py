@@ -60,6 +60,25 @@ class GAN(AbstractFamily):
     b2: float = 0.999
     schedule: str = "cosine"
     real_label: float = 0.9
+    gumbel_tau: float = 1.0
+
+    def _fake(self, gen, z, key, straight_through: bool = True):
+        """Generator output in the form the discriminator sees real data.
+
+        Continuous: the output itself. Binned: a straight-through Gumbel-softmax
+        sample per block: exactly one-hot in the forward pass (as real data), with
+        the gradient of the tempered softmax in the backward pass.
+        """
+        out = gen(z)
+        if self.blocks is None:
+            return out
+        n_blocks, units = self.blocks
+        logits = out.reshape(-1, n_blocks, units)
+        soft = jax.nn.softmax((logits + jr.gumbel(key, logits.shape)) / self.gumbel_tau)
+        hard = jax.nn.one_hot(jnp.argmax(soft, axis=-1), units, dtype=soft.dtype)
+        if not straight_through:  # exact 0/1 values (hard + soft - soft may not be)
+            return hard.reshape(out.shape)
+        return (hard + soft - jax.lax.stop_gradient(soft)).reshape(out.shape)
 
     def _opt(self, lr: float | None) -> optax.GradientTransformation:
         return make_optimizer(
@@ -86,10 +105,11 @@ class GAN(AbstractFamily):
         )
 
     def step(self, state, batch, key):
-        kd, kg = jr.split(key)
+        kd, kg, kgd, kgg = jr.split(key, 4)
         n = batch.shape[0]
         gen, disc = state.nets.generator, state.nets.discriminator
-        fake = jax.lax.stop_gradient(gen(jr.normal(kd, (n, self.latent_dim))))
+        z = jr.normal(kd, (n, self.latent_dim))
+        fake = jax.lax.stop_gradient(self._fake(gen, z, kgd))
 
         def d_loss(d):
             return discriminator_loss(d(batch)[:, 0], d(fake)[:, 0], self.real_label)
@@ -101,7 +121,7 @@ class GAN(AbstractFamily):
         z = jr.normal(kg, (n, self.latent_dim))
 
         def g_loss(g):
-            return generator_loss(disc(g(z))[:, 0])
+            return generator_loss(disc(self._fake(g, z, kgg))[:, 0])
 
         loss_g, grads = jax.value_and_grad(g_loss)(gen)
         updates, opt_g = self._opt(self.lr_g).update(grads, state.opt_g, gen)
@@ -109,5 +129,13 @@ class GAN(AbstractFamily):
         new = GANState(GANNets(gen, disc), opt_g, opt_d)
         return new, {"loss_d": loss_d, "loss_g": loss_g}
 
+    @property
+    def output_kind(self) -> str:
+        return "values" if self.blocks is None else "states"
+
     def sample(self, state, key, n):
-        return state.nets.generator(jr.normal(key, (n, self.latent_dim)))
+        """Continuous: standardised values. Binned: the one-hot Gumbel-max draws
+        the discriminator judges in training (the generator's actual samples)."""
+        kz, kg = jr.split(key)
+        z = jr.normal(kz, (n, self.latent_dim))
+        return self._fake(state.nets.generator, z, kg, straight_through=False)

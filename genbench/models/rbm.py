@@ -13,6 +13,12 @@ p(v | h) = N(b + W h, s^2), and the free energy is
 The same `s` is used in the free energy, in training chains and in evaluation
 chains. It is learned (as `log_sigma`, a trained parameter counted in the budget)
 when `learn_sigma` is true, and fixed at `sigma` otherwise.
+
+In binned mode the visible layer is one block of units per data axis
+(`CategoricalRBM`): E(v, h) = -b.v - c.h - v^T W h, with softmax visibles (exactly
+one unit on per block; `p(v_block | h) = softmax(b + W h)_block`, the default) or
+independent Bernoulli visibles (`visible="bernoulli"`); F(v) = -b.v - sum_j
+softplus(c_j + (v W)_j) either way.
 """
 
 from __future__ import annotations
@@ -49,6 +55,46 @@ class GaussianRBM(eqx.Module):
     b: Float[Array, " d"]
     c: Float[Array, " h"]
     log_sigma: Float[Array, " d"] | None  # None: sigma fixed by the family
+
+
+class CategoricalRBM(eqx.Module):
+    w: Float[Array, "d h"]
+    b: Float[Array, " d"]
+    c: Float[Array, " h"]
+
+
+def categorical_free_energy(rbm: CategoricalRBM, v: Float[Array, "n d"]) -> Array:
+    """F(v) = -b.v - sum_j softplus(c_j + (v W)_j)."""
+    return -(v @ rbm.b) - jnp.sum(jax.nn.softplus(rbm.c + v @ rbm.w), axis=-1)
+
+
+def _visible_states(rbm, h, key, blocks, visible, rng_impl):
+    logits = rbm.b + h @ rbm.w.T
+    if visible == "bernoulli":
+        return rng.bernoulli(key, jax.nn.sigmoid(logits), rng_impl)
+    n_blocks, units = blocks
+    probs = jax.nn.softmax(logits.reshape(-1, n_blocks, units), axis=-1)
+    u = rng.uniform(jr.fold_in(key, 1), probs.shape[:-1] + (1,), rng_impl)
+    idx = jnp.minimum(jnp.sum(jnp.cumsum(probs, axis=-1) < u, axis=-1), units - 1)
+    return jax.nn.one_hot(idx, units, dtype=h.dtype).reshape(logits.shape)
+
+
+def categorical_gibbs_step(rbm, v, key, blocks, visible="softmax", rng_impl="hash"):
+    """One block-Gibbs sweep of the binned RBM: v -> h -> v'."""
+    kh, kv = jr.split(key)
+    h = rng.bernoulli(kh, jax.nn.sigmoid(rbm.c + v @ rbm.w), rng_impl)
+    return _visible_states(rbm, h, kv, blocks, visible, rng_impl)
+
+
+def categorical_cd_gradient(rbm, pos, p_pos, neg) -> CategoricalRBM:
+    """E_data[dF] - E_model[dF] with dF/dW = -v^T p, dF/db = -v, dF/dc = -p."""
+    p_neg = jax.nn.sigmoid(rbm.c + neg @ rbm.w)
+    n, m = pos.shape[0], neg.shape[0]
+    return CategoricalRBM(
+        w=-(pos.T @ p_pos) / n + (neg.T @ p_neg) / m,
+        b=-jnp.mean(pos, axis=0) + jnp.mean(neg, axis=0),
+        c=-jnp.mean(p_pos, axis=0) + jnp.mean(p_neg, axis=0),
+    )
 
 
 class RBMState(NamedTuple):
@@ -148,6 +194,32 @@ class RBM(AbstractFamily):
     eval_burn_in: int = 300
     eval_thin: int = 2
     rng: str = "hash"
+    visible: str = "softmax"  # binned mode: softmax (categorical) or bernoulli units
+
+    @property
+    def output_kind(self) -> str:
+        return "values" if self.blocks is None else "states"
+
+    def _gibbs(self, rbm, v, sigma, key, n_steps: int):
+        """`n_steps` sweeps of the chain of this mode (continuous or binned)."""
+        if self.blocks is None:
+            return _chain(rbm, v, sigma, key, n_steps, self.rng)
+
+        def body(v, k):
+            step = categorical_gibbs_step(
+                rbm, v, k, self.blocks, self.visible, self.rng
+            )
+            return step, None
+
+        v, _ = jax.lax.scan(body, v, jr.split(key, n_steps))
+        return v
+
+    def _random_visible(self, key, n, data_dim):
+        if self.blocks is None:
+            return jr.normal(key, (n, data_dim))
+        n_blocks, units = self.blocks
+        idx = jr.randint(key, (n, n_blocks), 0, units)
+        return jax.nn.one_hot(idx, units).reshape(n, data_dim)
 
     def _opt(self):
         return make_optimizer(
@@ -161,6 +233,12 @@ class RBM(AbstractFamily):
         )
 
     def build(self, key, data_dim, hidden):
+        if self.blocks is not None:
+            return CategoricalRBM(
+                w=self.init_std * jr.normal(key, (data_dim, hidden)),
+                b=jnp.zeros((data_dim,)),
+                c=jnp.zeros((hidden,)),
+            )
         log_sigma = (
             jnp.full((data_dim,), jnp.log(self.sigma)) if self.learn_sigma else None
         )
@@ -177,10 +255,12 @@ class RBM(AbstractFamily):
     def init(self, key, data_dim, hidden):
         kb, kc = jr.split(key)
         nets = self.build(kb, data_dim, hidden)
-        chains = jr.normal(kc, (self.persistent_chains, data_dim))
+        chains = self._random_visible(kc, self.persistent_chains, data_dim)
         return RBMState(nets, self._opt().init(nets), chains)
 
     def step(self, state, batch, key):
+        if self.blocks is not None:
+            return self._binned_step(state, batch, key)
         rbm = state.nets
         sigma = visible_sigma(rbm, self.sigma)
         k0, k1 = jr.split(key)
@@ -198,22 +278,42 @@ class RBM(AbstractFamily):
         logs = {"recon": recon, "sigma": jnp.mean(sigma)}
         return RBMState(rbm, opt, chains), logs
 
+    def _binned_step(self, state, batch, key):
+        rbm = state.nets
+        k0, k1 = jr.split(key)
+        p_data = jax.nn.sigmoid(rbm.c + batch @ rbm.w)
+        if self.persistent_chains:
+            neg = self._gibbs(rbm, state.chains, None, k1, self.cd_k)
+        else:  # the first sweep starts from the data: reuse its hidden probabilities
+            h = rng.bernoulli(k0, p_data, self.rng)
+            neg = _visible_states(rbm, h, k0, self.blocks, self.visible, self.rng)
+            neg = self._gibbs(rbm, neg, None, k1, self.cd_k - 1)
+        grads = categorical_cd_gradient(rbm, batch, p_data, neg)
+        updates, opt = self._opt().update(grads, state.opt, rbm)
+        rbm = optax.apply_updates(rbm, updates)
+        chains = neg if self.persistent_chains else state.chains
+        recon = jnp.mean((batch - jax.nn.sigmoid(rbm.b + p_data @ rbm.w.T)) ** 2)
+        return RBMState(rbm, opt, chains), {"recon": recon}
+
     def sample(self, state, key, n):
-        """`n` samples from ceil(n / eval_per_chain) chains started from N(0, 1).
+        """`n` samples from ceil(n / eval_per_chain) chains started from noise.
+
+        Noise: N(0, 1) in continuous mode, uniformly random one-hot blocks in binned
+        mode (where the samples are visible states, decoded by the encoding).
 
         Each chain runs `eval_burn_in` sweeps, then keeps one state every
         `eval_thin` sweeps, `eval_per_chain` times.
         """
         rbm = state.nets
-        sigma = visible_sigma(rbm, self.sigma)
+        sigma = None if self.blocks is not None else visible_sigma(rbm, self.sigma)
         n_chains = -(-n // self.eval_per_chain)
         per_chain = -(-n // n_chains)
         k0, k1, k2 = jr.split(key, 3)
-        v = jr.normal(k0, (n_chains, rbm.b.shape[0]))
-        v = _chain(rbm, v, sigma, k1, self.eval_burn_in, self.rng)
+        v = self._random_visible(k0, n_chains, rbm.b.shape[0])
+        v = self._gibbs(rbm, v, sigma, k1, self.eval_burn_in)
 
         def body(v, k):
-            v = _chain(rbm, v, sigma, k, self.eval_thin, self.rng)
+            v = self._gibbs(rbm, v, sigma, k, self.eval_thin)
             return v, v
 
         _, kept = jax.lax.scan(body, v, jr.split(k2, per_chain))

@@ -28,18 +28,31 @@ class VAENets(eqx.Module):
 
 
 def vae_loss(
-    nets: VAENets, x: Float[Array, "n d"], eps: Float[Array, "n z"], beta: float
+    nets: VAENets,
+    x: Float[Array, "n d"],
+    eps: Float[Array, "n z"],
+    beta: float,
+    blocks: tuple[int, int] | None = None,
 ) -> tuple[Array, tuple[Array, Array]]:
-    """Negative ELBO as specified: mean over the batch of `||x - x_hat||^2 + beta KL`.
+    """Negative ELBO: mean over the batch of `reconstruction + beta KL`.
 
-    Returns `(loss, (reconstruction, kl))`, both batch means. `eps` is the
-    standard normal noise of the reparameterisation `z = mu + sigma * eps`.
+    Reconstruction is `||x - x_hat||^2` (the specification), or, when `blocks` is
+    given (binned mode, categorical loss), the cross-entropy of each one-hot block
+    under the softmax of the decoder's logits, summed over blocks. Returns
+    `(loss, (reconstruction, kl))`, both batch means. `eps` is the standard normal
+    noise of the reparameterisation `z = mu + sigma * eps`.
     """
     stats = nets.encoder(x)
     z_dim = eps.shape[-1]
     mu, logvar = stats[:, :z_dim], stats[:, z_dim:]
     z = mu + jnp.exp(0.5 * logvar) * eps
-    recon = jnp.sum((x - nets.decoder(z)) ** 2, axis=-1)
+    out = nets.decoder(z)
+    if blocks is None:
+        recon = jnp.sum((x - out) ** 2, axis=-1)
+    else:
+        n_blocks, units = blocks
+        logp = jax.nn.log_softmax(out.reshape(-1, n_blocks, units), axis=-1)
+        recon = -jnp.sum(x.reshape(logp.shape) * logp, axis=(1, 2))
     kl = gaussian_kl(mu, logvar)
     return jnp.mean(recon + beta * kl), (jnp.mean(recon), jnp.mean(kl))
 
@@ -63,6 +76,7 @@ class VAE(AbstractFamily):
     b1: float = 0.9
     b2: float = 0.999
     schedule: str = "constant"
+    binned_loss: str = "categorical"  # binned mode: categorical cross-entropy or mse
 
     def _opt(self):
         return make_optimizer(
@@ -87,7 +101,8 @@ class VAE(AbstractFamily):
     def step(self, state, batch, key):
         eps = jr.normal(key, (batch.shape[0], self.latent_dim))
         grad_fn = jax.value_and_grad(vae_loss, has_aux=True)
-        (loss, (recon, kl)), grads = grad_fn(state.nets, batch, eps, self.beta)
+        blocks = self.blocks if self.binned_loss == "categorical" else None
+        (loss, (recon, kl)), grads = grad_fn(state.nets, batch, eps, self.beta, blocks)
         updates, opt = self._opt().update(grads, state.opt, state.nets)
         nets = optax.apply_updates(state.nets, updates)
         return VAEState(nets, opt), {"loss": loss, "recon": recon, "kl": kl}
