@@ -6,7 +6,9 @@ artifacts, figures and console summary of one run in Hydra's output directory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -50,10 +52,21 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     t0 = time.perf_counter()
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
-    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    try:
+        with _sigterm_as_interrupt():
+            result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    except KeyboardInterrupt:  # before training started: nothing to save
+        print(
+            "genbench: interrupted before the first step; nothing written",
+            file=sys.stderr,
+        )
+        _FAILED.append("interrupted before the first step")
+        return None
     metrics = {k: artifacts.seed_stats(v) for k, v in result.final.items()}
     n_ok = int((result.diverged_step < 0).sum())
     status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
+    if result.interrupted:
+        status = "interrupted"
     meta = {
         "model": spec.family.name,
         "target": spec.target.name,
@@ -63,30 +76,30 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "seeds": seeds,
     }
 
-    artifacts.write_csv(out / "history.csv", result.history)
-    artifacts.save_samples(out / "samples.npz", result.samples, seeds)
+    if result.history:
+        artifacts.write_csv(out / "history.csv", result.history)
+    if result.samples is not None:
+        artifacts.save_samples(out / "samples.npz", result.samples, seeds)
     nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
     artifacts.save_params(out / "params", nets, seeds)
 
     from . import plots
 
     ev = Evaluator(spec.target, spec.encoding, s.hist_bins)
-    plots.plot_target_vs_model(
-        out / "plots" / "target_vs_model.png",
-        spec.target,
-        ev.edges,
-        ev.p,
-        result.snapshot_hists[-1],
-        result.final["kl"],
-        meta,
-        binned=spec.encoding.mode == "binned",
-    )
-    loss_keys = [
-        k
-        for k in result.history[0]
-        if k not in ("step", "seed", "kl", "w1", "lost", "invalid", "diverged")
-    ]
-    plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
+    if result.snapshot_steps:
+        plots.plot_target_vs_model(
+            out / "plots" / "target_vs_model.png",
+            spec.target,
+            ev.edges,
+            ev.p,
+            result.snapshot_hists[-1],
+            result.final["kl"],
+            meta,
+            binned=spec.encoding.mode == "binned",
+        )
+        skip = ("step", "seed", "kl", "w1", "lost", "invalid", "diverged")
+        loss_keys = [k for k in result.history[0] if k not in skip]
+        plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
 
     wall = time.perf_counter() - t0
     payload = {
@@ -102,6 +115,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "n_params_total": spec.n_params_total,
         "n_params_sampler": spec.n_params_sampler,
         "steps": s.steps,
+        "steps_done": result.steps_done,
         "batch_size": s.batch_size,
         "seeds": seeds,
         "seed_status": [
@@ -110,7 +124,10 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             else {"seed": seed, "status": "diverged", "step": int(d)}
             for seed, d in zip(seeds, result.diverged_step, strict=True)
         ],
-        "eval_samples": s.eval_samples,
+        # the final evaluation's sample count (a snapshot's if interrupted)
+        "eval_samples": s.snapshot_eval_samples
+        if result.interrupted
+        else s.eval_samples,
         "hist_bins": [len(e) - 1 for e in ev.edges],
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
@@ -121,6 +138,8 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     print(_summary(payload, out))
     if status == "failed":
         _FAILED.append(f"every seed diverged: {out}")
+    if result.interrupted:
+        _FAILED.append(f"interrupted at step {result.steps_done}: {out}")
     kl = metrics["kl"]["mean"]
     return kl
 
@@ -132,6 +151,24 @@ def _decode_label(spec) -> str | None:
     if spec.family.output_kind == "states":
         return "states (the model samples one-hot units)"
     return spec.encoding.decode_mode
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C during training, so that both save what is done."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _compilation_cache(path: str | None) -> None:
@@ -188,6 +225,11 @@ def _summary(p: dict, out: Path) -> str:
             "  diverged "
             + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in bad)
         )
+    if p["status"] == "interrupted":
+        lines.append(
+            f"  INTERRUPTED after {p['steps_done']} of {p['steps']} steps: "
+            "metrics are from the last completed snapshot"
+        )
     lines.append(f"  output   {out}")
     return "\n".join(lines)
 
@@ -199,8 +241,14 @@ def artifacts_clean(values):
 
 
 def cli() -> int:
-    """Console entry: run Hydra, then exit non-zero if any job failed."""
+    """Console entry: run Hydra, then exit non-zero if any job failed.
+
+    Exit codes: 0 all good (some seeds may have diverged), 1 a job failed (bad
+    configuration, every seed diverged), 130 interrupted (SIGINT/SIGTERM).
+    """
     main()
+    if any(f.startswith("interrupted") for f in _FAILED):
+        return 130
     return 1 if _FAILED else 0
 
 

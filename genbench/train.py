@@ -64,11 +64,13 @@ class TrainResult:
     states: Any
     history: list[dict[str, float]]
     final: dict[str, np.ndarray]
-    samples: np.ndarray  # (seeds, eval_samples, dim), data space
+    samples: np.ndarray | None  # (seeds, eval_samples, dim), data space
     diverged_step: np.ndarray  # (seeds,), -1 where the seed never diverged
     snapshot_steps: list[int]
     snapshot_hists: np.ndarray  # (snapshots, seeds, *cells): model histograms
     timings: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM; holds completed snapshots
+    steps_done: int = 0  # steps of the last completed snapshot
 
 
 class Evaluator:
@@ -198,9 +200,8 @@ def train(
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(lambda k: family.init(k, data_dim, hidden)))(k_init)
     diverged_at = jnp.full((s.seeds,), -1, jnp.int32)
-    chunk_c = (
-        jax.jit(chunk, donate_argnums=(0,)).lower(states, diverged_at, 0).compile()
-    )
+    # No buffer donation: an interrupted run must still hold its last states.
+    chunk_c = jax.jit(chunk).lower(states, diverged_at, 0).compile()
     eval_snap = jax.jit(evaluate, static_argnums=2)
     eval_snap_c = eval_snap.lower(states, 0, s.snapshot_eval_samples).compile()
     eval_final_c = eval_snap.lower(states, 0, s.eval_samples).compile()
@@ -211,6 +212,8 @@ def train(
     snap_hists: list[np.ndarray] = []
     t_train = t_eval = 0.0
     samples = None
+    scores = None
+    interrupted = False
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
         for c in range(s.n_chunks):
@@ -251,11 +254,17 @@ def train(
             }
             post["kl"] = f"{np.mean(scores['kl'][ok]):.4f}" if ok.any() else "nan"
             bar.set_postfix(post, refresh=False)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (see run.py): keep what the completed snapshots hold.
+        interrupted = True
     finally:
         bar.close()
     timings.update(train_seconds=t_train, eval_seconds=t_eval)
     div = np.asarray(diverged_at)
-    final = {k: np.where(div < 0, scores[k], np.nan) for k in METRICS}
+    if scores is None:
+        final = {k: np.full(s.seeds, np.nan) for k in METRICS}
+    else:
+        final = {k: np.where(div < 0, scores[k], np.nan) for k in METRICS}
     return TrainResult(
         states=states,
         history=history,
@@ -263,6 +272,8 @@ def train(
         samples=samples,
         diverged_step=div,
         snapshot_steps=snap_steps,
-        snapshot_hists=np.stack(snap_hists),
+        snapshot_hists=np.stack(snap_hists) if snap_hists else np.zeros((0,)),
         timings=timings,
+        interrupted=interrupted,
+        steps_done=snap_steps[-1] if snap_steps else 0,
     )

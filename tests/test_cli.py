@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from .conftest import FAST, run_cli
 
@@ -66,3 +68,53 @@ def test_budget_too_small_names_the_smallest_feasible(tmp_path):
     proc = run_cli("model=gan", "budget.params=5", cwd=tmp_path)
     assert proc.returncode != 0
     assert "smallest feasible budget is 23" in proc.stderr
+
+
+def _start_and_wait_for_progress(tmp_path, *args):
+    """Start the CLI and return once its progress bar shows a first KL value."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genbench.run", *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+    )
+    seen = b""
+    deadline = time.monotonic() + 240
+    while b"kl=" not in seen and time.monotonic() < deadline:
+        chunk = proc.stderr.read1(256)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"kl=" in seen, seen.decode(errors="replace")
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interruption_saves_completed_snapshots_and_exits_nonzero(tmp_path, sig):
+    proc = _start_and_wait_for_progress(
+        tmp_path,
+        "model=vae",
+        "train.steps=2000000",
+        "train.snapshot_percent=0.01",
+        "train.snapshot_eval_samples=500",
+        "jax_cache=null",
+        "hydra.run.dir=run",
+    )
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    run = tmp_path / "run"
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["status"] == "interrupted" and 0 < m["steps_done"] < 2_000_000
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and max(int(r["step"]) for r in rows) == m["steps_done"]
+    assert m["metrics"]["kl"]["mean"] is not None
+    assert not list(run.rglob("*.tmp")) and not (run / "samples.npz").exists()
+    assert b"INTERRUPTED" in out
