@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -37,7 +38,10 @@ def main(cfg: DictConfig) -> float | None:
     try:
         spec = build_run(cfg)
     except USER_ERRORS as err:
-        # A configuration error: one readable line, no traceback, nothing written.
+        # A configuration error: one readable line, no traceback, nothing written
+        # (the full traceback with HYDRA_FULL_ERROR=1, as for Hydra's own errors).
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         print(f"genbench: error: {err}", file=sys.stderr)
         _FAILED.append(str(err))
         return None

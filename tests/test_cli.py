@@ -118,3 +118,35 @@ def test_interruption_saves_completed_snapshots_and_exits_nonzero(tmp_path, sig)
     assert m["metrics"]["kl"]["mean"] is not None
     assert not list(run.rglob("*.tmp")) and not (run / "samples.npz").exists()
     assert b"INTERRUPTED" in out
+
+
+def test_full_traceback_on_request(tmp_path):
+    proc = run_cli("train.steps=0", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "train.steps=0" in proc.stderr
+
+
+def test_every_seed_diverging_is_recorded_and_exits_nonzero(tmp_path):
+    proc = run_cli(
+        "model=gan",
+        "model.lr=1e30",
+        "model.schedule=constant",
+        *FAST,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["status"] == "failed"
+    assert all(s["status"] == "diverged" for s in m["seed_status"])
+    assert m["metrics"]["kl"]["mean"] is None
+    assert all(v is None for v in m["metrics"]["kl"]["per_seed"])
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_cli("hydra.run.dir=a_file/run", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "hydra.run.dir='a_file/run' is not allowed" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,40 @@
+"""Hydra callbacks registered in `conf/config.yaml`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+__all__ = ["OutputDirCheck"]
+
+
+def check_writable(key: str, path: str) -> None:
+    """Refuse an output folder that cannot be created or written, before any work."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".genbench-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        print(
+            f"genbench: error: {key}={path!r} is not allowed: the output folder "
+            f"cannot be written ({err.strerror or err}); choose a writable folder "
+            f"with {key}=...",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+
+
+class OutputDirCheck(Callback):
+    """Check the run or sweep folder before Hydra creates it and the job starts."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable("hydra.run.dir", config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
