@@ -150,3 +150,28 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path):
     assert proc.returncode == 1
     assert "hydra.run.dir='a_file/run' is not allowed" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("budget.params=0", "budget.params=0 is not allowed: must be > 0"),
+        ("bins.n=1", "bins.n=1 is not allowed: 0 or >= 2"),
+        ("train.seeds=0", "train.seeds=0 is not allowed: must be > 0"),
+        ("train.snapshot_percent=101", "train.snapshot_percent=101.0 is not allowed"),
+        ("model.lr=-1", "model.lr=-1.0 is not allowed: must be > 0"),
+        ("target.weights=[0.5,0.2,0.2]", "weights must be non-negative and sum to 1"),
+        ("target.stds=[0.3,0,0.3]", "every std must be > 0"),
+        ("target=2d_gmm", None),  # control: valid (with the override below) passes
+    ],
+)
+def test_configuration_errors_through_the_cli(tmp_path, override, message):
+    if message is None:
+        proc = run_cli("--cfg", "job", override, cwd=tmp_path)
+        assert proc.returncode == 0
+        return
+    proc = run_cli(override, "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if "genbench: error" in line]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
