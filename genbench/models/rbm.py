@@ -240,7 +240,9 @@ class RBM(AbstractFamily):
                 c=jnp.zeros((hidden,)),
             )
         log_sigma = (
-            jnp.full((data_dim,), jnp.log(self.sigma)) if self.learn_sigma else None
+            jnp.full((data_dim,), jnp.log(self.sigma), jnp.float32)
+            if self.learn_sigma
+            else None
         )
         return GaussianRBM(
             w=self.init_std * jr.normal(key, (data_dim, hidden)),
