@@ -15,6 +15,7 @@ samples and scoring can never disagree:
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass
 
 import jax
@@ -171,4 +172,7 @@ def make_encoding(target, n_bins: int, decode: str = "hard") -> AbstractEncoding
         raise ValueError(
             f"bins.decode={decode!r} is not allowed: one of {DECODE_MODES}"
         )
+    note = target.binning_note(n_bins)
+    if note:
+        logging.getLogger("genbench").warning(note)
     return OneHotBins(tuple(target.bin_edges(n_bins)), decode)

@@ -88,6 +88,17 @@ class AbstractTarget(abc.ABC):
         """Edges per axis of the one-hot grid of binned mode (`bins.n = n_bins`)."""
         return [np.linspace(lo, hi, n_bins + 1) for lo, hi in self.bounds]
 
+    def binning_note(self, n_bins: int) -> str | None:
+        """A warning when `n_bins` cells per axis are too few to show this target."""
+        modes = self.modes
+        if modes is not None and n_bins < len(modes):
+            return (
+                f"bins.n={n_bins} is fewer cells than the {len(modes)} modes of "
+                f"target {self.name!r}: the grid cannot separate them; use "
+                f"bins.n >= {2 * len(modes)} to resolve them"
+            )
+        return None
+
     def density(self, grid: np.ndarray) -> np.ndarray:
         """Density (or pmf for discrete targets) at 1D points, for plots."""
         raise NotImplementedError(f"{type(self).__name__} has no 1D density")
@@ -259,6 +270,18 @@ class Poisson1D(AbstractTarget):
         k = len(unit) - 1
         width = 1 if n_bins >= k else -(-k // n_bins)
         return [unit[0] + width * np.arange(n_bins + 1)]
+
+    def binning_note(self, n_bins):
+        (unit,) = self.hist_edges()
+        k = len(unit) - 1
+        if n_bins >= k:
+            return None
+        width = -(-k // n_bins)
+        return (
+            f"bins.n={n_bins} is fewer cells than the {k} integers of target "
+            f"{self.name!r}'s support: each cell holds {width} integers; use "
+            f"bins.n >= {k} for one integer per cell"
+        )
 
     def sample(self, key, n):
         k = jr.poisson(key, self.lam, (n,)).astype(jnp.float32)

@@ -196,3 +196,11 @@ def test_gan_fakes_are_one_hot_and_carry_gradients():
 
     grads = jax.grad(loss)(nets.generator)
     assert float(jnp.abs(grads.out.weight).sum()) > 0  # straight-through gradient
+
+
+def test_too_few_bins_for_a_target_gets_a_clear_note():
+    assert "cannot separate" in make_target("1d_trimodal").binning_note(2)
+    assert make_target("1d_trimodal").binning_note(7) is None
+    note = make_target("1d_poisson").binning_note(7)
+    assert "each cell holds 2 integers" in note and "bins.n >= 14" in note
+    assert make_target("1d_poisson").binning_note(20) is None

@@ -175,3 +175,15 @@ def test_configuration_errors_through_the_cli(tmp_path, override, message):
     lines = [line for line in proc.stderr.splitlines() if "genbench: error" in line]
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        proc = run_cli(
+            "model=rbm", "bins.n=7", *FAST, f"hydra.run.dir={name}", cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    assert runs[0]["metrics"] == runs[1]["metrics"]
+    assert runs[0]["environment"]["versions"] == runs[1]["environment"]["versions"]
