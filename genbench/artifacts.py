@@ -148,13 +148,28 @@ def environment() -> dict[str, Any]:
     }
 
 
-def seed_stats(values: np.ndarray) -> dict[str, Any]:
-    """Per-seed values (NaN for failed seeds) with mean and std over the rest."""
+def seed_stats(values: np.ndarray, floor: float | None = None) -> dict[str, Any]:
+    """Per-seed values (NaN for failed seeds) with statistics over the rest.
+
+    `mean`, `std` (ddof 1) and `ci95`, the 95 % Student-t interval of the mean
+    over seeds (`mean +- t_{0.975, n-1} std / sqrt(n)`; null with fewer than 2
+    seeds). `floor`: the same metric for true samples (a perfect model).
+    """
+    from scipy import stats
+
     v = np.asarray(values, dtype=float)
     ok = v[np.isfinite(v)]
+    mean = float(ok.mean()) if ok.size else None
+    std = float(ok.std(ddof=1)) if ok.size > 1 else (0.0 if ok.size else None)
+    ci = None
+    if ok.size > 1:
+        half = float(stats.t.ppf(0.975, ok.size - 1)) * std / np.sqrt(ok.size)
+        ci = [mean - half, mean + half]
     return {
         "per_seed": v,
-        "mean": float(ok.mean()) if ok.size else None,
-        "std": float(ok.std(ddof=1)) if ok.size > 1 else (0.0 if ok.size else None),
+        "mean": mean,
+        "std": std,
+        "ci95": ci,
         "n": int(ok.size),
+        "floor": floor,
     }

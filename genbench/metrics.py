@@ -14,7 +14,21 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float
 
-__all__ = ["KL_EPS", "histogram", "kl_divergence", "wasserstein1", "sliced_wasserstein"]
+__all__ = [
+    "KL_EPS",
+    "histogram",
+    "kl_divergence",
+    "reverse_kl",
+    "js_divergence",
+    "total_variation",
+    "hellinger",
+    "wasserstein1",
+    "sliced_wasserstein",
+    "mmd_rbf",
+    "median_bandwidth",
+    "mode_shares",
+    "compat_kl",
+]
 
 KL_EPS = 1e-10  # the specification's epsilon in KL(P || Q) = sum P log(P / (Q + eps))
 N_PROJECTIONS = 16  # directions of the sliced Wasserstein distance in 2D
@@ -100,3 +114,110 @@ def sliced_wasserstein_sorted(
     """`sliced_wasserstein(x, y)` with `ref = sorted_projections(y)`."""
     dirs = projections(x.shape[1])
     return jnp.mean(jax.vmap(lambda u, ys: wasserstein1_sorted(x @ u, ys))(dirs, ref))
+
+
+# --- more divergences between histograms ----------------------------------------
+
+
+def reverse_kl(p: Array, q: Array, eps: float = KL_EPS) -> Array:
+    """KL(Q || P) = sum_i Q_i log(Q_i / (P_i + eps)): punishes mass where P has none."""
+    return kl_divergence(q, p, eps)
+
+
+def js_divergence(p: Array, q: Array) -> Array:
+    """Jensen-Shannon divergence (natural log, in [0, log 2]) of two histograms."""
+    p, q = jnp.ravel(p), jnp.ravel(q)
+    m = 0.5 * (p + q)
+    return 0.5 * kl_divergence(p, m, 0.0) + 0.5 * kl_divergence(q, m, 0.0)
+
+
+def total_variation(p: Array, q: Array) -> Array:
+    """Total variation distance: half the L1 distance of the cell probabilities."""
+    return 0.5 * jnp.sum(jnp.abs(jnp.ravel(p) - jnp.ravel(q)))
+
+
+def hellinger(p: Array, q: Array) -> Array:
+    """Hellinger distance sqrt(1 - sum sqrt(P Q)) (0 equal, 1 disjoint)."""
+    bc = jnp.sum(jnp.sqrt(jnp.clip(jnp.ravel(p), 0) * jnp.clip(jnp.ravel(q), 0)))
+    return jnp.sqrt(jnp.clip(1.0 - bc, 0.0))
+
+
+# --- sample-based --------------------------------------------------------------
+
+MMD_SAMPLES = 1000  # MMD uses the first this many samples of each side: O(n^2)
+
+
+def median_bandwidth(y: Float[Array, "m dim"]) -> Array:
+    """The median heuristic: the median distance between distinct reference points."""
+    d = jnp.sqrt(jnp.sum((y[:, None] - y[None]) ** 2, axis=-1))
+    return jnp.median(d[np.triu_indices(y.shape[0], 1)])
+
+
+def mmd_rbf(x: Float[Array, "n dim"], y: Float[Array, "m dim"], bandwidth) -> Array:
+    """Unbiased MMD^2 with the RBF kernel exp(-|a - b|^2 / (2 bandwidth^2)).
+
+    Rows of `x` that are not finite are left out. Can be slightly negative.
+    """
+    ok = jnp.all(jnp.isfinite(x), axis=1)
+    x = jnp.where(ok[:, None], x, 0.0)
+
+    def k(a, b):
+        d2 = jnp.sum((a[:, None] - b[None]) ** 2, axis=-1)
+        return jnp.exp(-d2 / (2 * bandwidth**2))
+
+    n_ok = jnp.sum(ok)
+    m = y.shape[0]
+    w = ok[:, None] & ok[None, :] & ~jnp.eye(x.shape[0], dtype=bool)
+    kxx = jnp.sum(jnp.where(w, k(x, x), 0.0)) / (n_ok * (n_ok - 1))
+    kyy = (jnp.sum(k(y, y)) - m) / (m * (m - 1))
+    kxy = jnp.sum(jnp.where(ok[:, None], k(x, y), 0.0)) / (n_ok * m)
+    return kxx + kyy - 2 * kxy
+
+
+def mode_shares(
+    x: Float[Array, "n dim"], means: np.ndarray, covs: np.ndarray, radius: float = 3.0
+) -> tuple[Array, Array]:
+    """Share of samples near each mode, and the share far from every mode.
+
+    A sample is near a mode when its Mahalanobis distance to it (with the mode's
+    covariance) is at most `radius`; it counts for the nearest such mode.
+    Returns `(shares per mode, far share)`; non-finite samples count as far.
+    """
+    prec = jnp.asarray(np.linalg.inv(covs), x.dtype)
+    diff = x[:, None, :] - jnp.asarray(means, x.dtype)[None]
+    d2 = jnp.einsum("nki,kij,nkj->nk", diff, prec, diff)
+    d2 = jnp.where(jnp.isfinite(d2), d2, jnp.inf)
+    nearest = jnp.argmin(d2, axis=1)
+    near = jnp.min(d2, axis=1) <= radius**2
+    shares = jnp.zeros(means.shape[0], x.dtype).at[nearest].add(near) / x.shape[0]
+    return shares, 1.0 - jnp.sum(shares)
+
+
+def compat_kl(
+    x: Float[Array, "n dim"],
+    y: Float[Array, "m dim"],
+    n_bins: int = 16,
+    eps: float = 1e-6,
+) -> Array:
+    """KL as other published benchmark code computes it (for comparison only).
+
+    Histograms of the true samples `y` (P) and model samples `x` (Q) with
+    `n_bins` cells per axis over the range of the true samples, each normalised,
+    `eps` added to every cell of both, renormalised; then sum P log(P / Q).
+    """
+    lo = jnp.min(y, axis=0)
+    hi = jnp.max(y, axis=0)
+
+    def hist(a):
+        idx = jnp.floor((a - lo) / (hi - lo) * n_bins).astype(jnp.int32)
+        idx = jnp.where(a == hi, n_bins - 1, idx)
+        inside = jnp.all((idx >= 0) & (idx < n_bins) & jnp.isfinite(a), axis=1)
+        flat = jnp.zeros(a.shape[0], jnp.int32)
+        for axis in range(a.shape[1]):
+            flat = flat * n_bins + jnp.clip(idx[:, axis], 0, n_bins - 1)
+        c = jnp.zeros(n_bins ** a.shape[1]).at[flat].add(inside)
+        c = c / jnp.maximum(jnp.sum(c), 1.0) + eps
+        return c / jnp.sum(c)
+
+    p, q = hist(y), hist(x)
+    return jnp.sum(p * jnp.log(p / q))

@@ -66,7 +66,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         )
         _FAILED.append("interrupted before the first step")
         return None
-    metrics = {k: artifacts.seed_stats(v) for k, v in result.final.items()}
+    metrics = {
+        k: artifacts.seed_stats(v, result.floor.get(k)) for k, v in result.final.items()
+    }
     n_ok = int((result.diverged_step < 0).sum())
     status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
     if result.interrupted:
@@ -192,9 +194,37 @@ def _index(tree, i: int):
 
 
 def _fmt(stat: dict, digits: int = 4) -> str:
+    """`mean ± std [95 % interval], floor F (x times the floor)`."""
     if stat["mean"] is None:
         return "n/a (every seed diverged)"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    text = f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    if stat.get("ci95"):
+        lo, hi = stat["ci95"]
+        text += f"  95% CI [{lo:.{digits}f}, {hi:.{digits}f}]"
+    floor = stat.get("floor")
+    if floor is not None:
+        ratio = f", {stat['mean'] / floor:.0f}x" if floor > 0 else ""
+        text += f"  floor {floor:.{digits}f}{ratio}"
+    return text
+
+
+def _others(m: dict) -> str:
+    """One line of the secondary metrics (means)."""
+    names = [
+        ("kl_reverse", "rKL"),
+        ("js", "JS"),
+        ("tv", "TV"),
+        ("hellinger", "H"),
+        ("mmd", "MMD²"),
+        ("kl_compat", "KL16"),
+    ]
+    parts = [
+        f"{label} {m[k]['mean']:.4f}" for k, label in names if m[k]["mean"] is not None
+    ]
+    if m["modes"]["mean"] is not None:
+        parts.append(f"modes {m['modes']['mean']:.1f}")
+        parts.append(f"far {m['far']['mean']:.4f}")
+    return "  ".join(parts)
 
 
 def _mode(p: dict) -> str:
@@ -221,6 +251,7 @@ def _summary(p: dict, out: Path) -> str:
         )
         + ")",
         f"  W1       {_fmt(m['w1'])}",
+        f"  others   {_others(m)}",
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]

@@ -112,6 +112,15 @@ class AbstractTarget(abc.ABC):
         """Centres of the modes of a mixture, shape `(n_modes, dim)`; else None."""
         return None
 
+    @property
+    def mode_covs(self) -> np.ndarray | None:
+        """Covariance of each mode, `(n_modes, dim, dim)`; None if not a mixture."""
+        return None
+
+    @property
+    def mode_weights(self) -> np.ndarray | None:
+        return None
+
 
 def _check_bounds(name: str, bounds, dim: int) -> tuple[tuple[float, float], ...]:
     b = np.asarray(bounds, dtype=float).reshape(-1, 2)
@@ -180,6 +189,14 @@ class Mixture1D(AbstractTarget):
     @property
     def modes(self):
         return self.means_[:, None]
+
+    @property
+    def mode_covs(self):
+        return (self.stds_**2)[:, None, None]
+
+    @property
+    def mode_weights(self):
+        return self.weights_
 
 
 class Beta1D(AbstractTarget):
@@ -388,3 +405,11 @@ class Mixture2D(AbstractTarget):
     @property
     def modes(self):
         return self.means_
+
+    @property
+    def mode_covs(self):
+        return self.covs_
+
+    @property
+    def mode_weights(self):
+        return self.weights_

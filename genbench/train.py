@@ -21,17 +21,41 @@ import numpy as np
 
 from .encoding import AbstractEncoding, OneHotBins
 from .metrics import (
+    MMD_SAMPLES,
+    compat_kl,
+    hellinger,
     histogram,
+    js_divergence,
     kl_divergence,
+    median_bandwidth,
+    mmd_rbf,
+    mode_shares,
+    reverse_kl,
     sliced_wasserstein_sorted,
     sorted_projections,
+    total_variation,
 )
 from .models.base import AbstractFamily
 from .targets import AbstractTarget
 
 __all__ = ["TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
 
-METRICS = ("kl", "w1", "lost", "invalid")
+# Every metric of a run, in the order of metrics.json and history.csv.
+METRICS = (
+    "kl",  # KL(P||Q), the headline (the specification's definition)
+    "kl_reverse",  # KL(Q||P)
+    "js",  # Jensen-Shannon divergence
+    "tv",  # total variation distance
+    "hellinger",  # Hellinger distance
+    "w1",  # Wasserstein-1 (sliced in 2D)
+    "mmd",  # MMD^2, RBF kernel, median-heuristic bandwidth
+    "kl_compat",  # KL as other published benchmark code computes it
+    "modes",  # mixture targets: modes holding >= MODE_SHARE of their weight
+    "far",  # mixture targets: share of samples beyond 3 sd of every mode
+    "lost",  # share of samples outside the grid or invalid
+    "invalid",  # share of samples with no valid value or category
+)
+MODE_SHARE = 0.25  # a mode is covered when it holds >= 25 % of its true weight
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,8 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False  # stopped by SIGINT/SIGTERM; holds completed snapshots
     steps_done: int = 0  # steps of the last completed snapshot
+    # Each metric of true samples scored like a model's (same n): a perfect model.
+    floor: dict[str, float] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -96,28 +122,59 @@ class Evaluator:
             self.edges = target.hist_edges(hist_bins)
             self.p = np.asarray(target.bin_probs(self.edges))
 
-    def reference(self, n: int) -> jax.Array:
-        """`n` true samples with a fixed key (the same for every seed and snapshot),
-        projected and sorted once for the sliced W1 (`metrics.sorted_projections`).
-
-        In binned mode they are quantised to their cell centres like the models'
-        samples, so that W1 measures the model, not the grid.
-        """
-        x = self.target.sample(jr.key(20240601), n)
+    def true_samples(self, n: int, key: jax.Array) -> jax.Array:
+        """`n` true samples; in binned mode quantised to their cell centres like
+        the models' samples, so that sample distances measure the model, not the
+        grid."""
+        x = self.target.sample(key, n)
         if isinstance(self.encoding, OneHotBins):
             x = self.encoding.decode(self.encoding.encode(x), None, "states")
-        return sorted_projections(x)
+        return x
 
-    def score(self, x: jax.Array, reference: jax.Array) -> dict[str, jax.Array]:
-        """Metrics of one seed's data-space samples `x` (n, dim)."""
-        q = histogram(x, self.edges)
+    def reference(self, n: int) -> dict[str, jax.Array]:
+        """`n` true samples with a fixed key (the same for every seed and snapshot),
+        prepared once: sorted projections for W1, a subsample and bandwidth for MMD.
+        """
+        x = self.true_samples(n, jr.key(20240601))
+        sub = x[:MMD_SAMPLES]
         return {
-            "kl": kl_divergence(jnp.asarray(self.p, q.dtype), q),
-            "w1": sliced_wasserstein_sorted(x, reference),
+            "all": x,
+            "sorted": sorted_projections(x),
+            "sub": sub,
+            "bandwidth": median_bandwidth(sub[:256]),
+        }
+
+    def floor_samples(self, n: int) -> jax.Array:
+        """True samples independent of the reference: a perfect model's output."""
+        return self.true_samples(n, jr.key(20240602))
+
+    def score(self, x: jax.Array, ref: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """Every metric of one seed's data-space samples `x` (n, dim)."""
+        q = histogram(x, self.edges)
+        p = jnp.asarray(self.p, q.dtype)
+        nan = jnp.full((), jnp.nan, q.dtype)
+        out = {
+            "kl": kl_divergence(p, q),
+            "kl_reverse": reverse_kl(p, q),
+            "js": js_divergence(p, q),
+            "tv": total_variation(p, q),
+            "hellinger": hellinger(p, q),
+            "w1": sliced_wasserstein_sorted(x, ref["sorted"]),
+            "mmd": mmd_rbf(x[:MMD_SAMPLES], ref["sub"], ref["bandwidth"]),
+            "kl_compat": compat_kl(x, ref["all"]),
+            "modes": nan,
+            "far": nan,
             "lost": 1.0 - jnp.sum(q),
             "invalid": jnp.mean(jnp.any(~jnp.isfinite(x), axis=1)),
             "hist": q,
         }
+        t = self.target
+        if t.modes is not None:
+            shares, far = mode_shares(x, t.modes, t.mode_covs)
+            covered = shares >= MODE_SHARE * jnp.asarray(t.mode_weights, q.dtype)
+            out["modes"] = jnp.sum(covered).astype(q.dtype)
+            out["far"] = far
+        return out
 
 
 def seed_keys(seed: int, n_seeds: int) -> jax.Array:
@@ -195,7 +252,9 @@ def train(
             x = encoding.decode(z, kd, family.output_kind)
             return evaluator.score(x, ref), x
 
-        return jax.vmap(one)(states, k_eval)
+        scores, x = jax.vmap(one)(states, k_eval)
+        floor = evaluator.score(evaluator.floor_samples(n), ref)
+        return scores, x, floor
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(lambda k: family.init(k, data_dim, hidden)))(k_init)
@@ -212,7 +271,7 @@ def train(
     snap_hists: list[np.ndarray] = []
     t_train = t_eval = 0.0
     samples = None
-    scores = None
+    scores = floor = None
     interrupted = False
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
@@ -224,8 +283,8 @@ def train(
             t2 = time.perf_counter()
             step = min(s.steps, start + chunk_len)
             last = c == s.n_chunks - 1
-            scores, x = (eval_final_c if last else eval_snap_c)(states, step)
-            scores = jax.device_get(scores)
+            scores, x, floor = (eval_final_c if last else eval_snap_c)(states, step)
+            scores, floor = jax.device_get((scores, floor))
             if last:
                 samples = np.asarray(x)
             t3 = time.perf_counter()
@@ -265,6 +324,7 @@ def train(
         final = {k: np.full(s.seeds, np.nan) for k in METRICS}
     else:
         final = {k: np.where(div < 0, scores[k], np.nan) for k in METRICS}
+    floor_final = {} if scores is None else {k: float(floor[k]) for k in METRICS}
     return TrainResult(
         states=states,
         history=history,
@@ -276,4 +336,5 @@ def train(
         timings=timings,
         interrupted=interrupted,
         steps_done=snap_steps[-1] if snap_steps else 0,
+        floor=floor_final,
     )

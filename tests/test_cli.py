@@ -25,6 +25,23 @@ def test_single_run_writes_every_artifact(tmp_path):
     assert m["hidden"] == 799 and m["n_params"] == 1600
     assert m["seeds"] == [0, 1] and len(m["metrics"]["kl"]["per_seed"]) == 2
     assert m["metrics"]["kl"]["mean"] > 0 and m["metrics"]["kl"]["std"] >= 0
+    for name in (
+        "kl",
+        "kl_reverse",
+        "js",
+        "tv",
+        "hellinger",
+        "w1",
+        "mmd",
+        "kl_compat",
+        "modes",
+        "far",
+    ):
+        stat = m["metrics"][name]
+        assert stat["mean"] is not None and stat["floor"] is not None, name
+        lo, hi = stat["ci95"]
+        assert lo <= stat["mean"] <= hi, name
+    assert m["metrics"]["kl"]["floor"] < m["metrics"]["kl"]["mean"]
     assert m["timing"]["compile_seconds"] > 0 and m["environment"]["versions"]["jax"]
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
@@ -38,6 +55,7 @@ def test_single_run_writes_every_artifact(tmp_path):
     for plot in ("target_vs_model.png", "curves.png"):
         assert (out / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
     assert "KL(P||Q)" in proc.stdout and "H=799" in proc.stdout
+    assert "floor" in proc.stdout and "95% CI" in proc.stdout
     assert not list(out.rglob("*.tmp"))
 
 

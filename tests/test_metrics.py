@@ -91,3 +91,73 @@ def test_w1_leaves_out_invalid_samples():
     with_nan = np.concatenate([x, [np.nan] * 100])
     got = float(wasserstein1(jnp.asarray(with_nan), jnp.asarray(y)))
     assert np.isclose(got, ref, atol=5e-3)
+
+
+def _two_histograms(seed=6, n=30):
+    rng = np.random.default_rng(seed)
+    p, q = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    p[4], q[9] = 0.0, 0.0
+    return p / p.sum(), q / q.sum()
+
+
+def test_histogram_divergences_match_scipy_and_hand():
+    from scipy.spatial.distance import jensenshannon
+
+    from genbench.metrics import hellinger, js_divergence, reverse_kl, total_variation
+
+    p, q = _two_histograms()
+    P, Q = jnp.asarray(p), jnp.asarray(q)
+    assert np.isclose(float(js_divergence(P, Q)), jensenshannon(p, q) ** 2, rtol=1e-5)
+    assert np.isclose(
+        float(total_variation(P, Q)), 0.5 * np.abs(p - q).sum(), rtol=1e-6
+    )
+    h = np.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2))  # the other formula
+    assert np.isclose(float(hellinger(P, Q)), h, rtol=1e-5)
+    ref = np.sum(special.rel_entr(q, p + KL_EPS))
+    assert np.isclose(float(reverse_kl(P, Q)), ref, rtol=1e-5)
+
+
+def test_mmd_matches_a_brute_force_unbiased_estimate():
+    from genbench.metrics import median_bandwidth, mmd_rbf
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0, 1, (60, 2)), rng.normal(0.5, 1, (80, 2))
+    bw = 0.9
+
+    def k(a, b):
+        return np.exp(-np.sum((a - b) ** 2) / (2 * bw**2))
+
+    kxx = sum(k(x[i], x[j]) for i in range(60) for j in range(60) if i != j) / (60 * 59)
+    kyy = sum(k(y[i], y[j]) for i in range(80) for j in range(80) if i != j) / (80 * 79)
+    kxy = sum(k(a, b) for a in x for b in y) / (60 * 80)
+    got = float(mmd_rbf(jnp.asarray(x), jnp.asarray(y), bw))
+    assert np.isclose(got, kxx + kyy - 2 * kxy, rtol=1e-4, atol=1e-6)
+    dists = [np.linalg.norm(y[i] - y[j]) for i in range(80) for j in range(i + 1, 80)]
+    assert np.isclose(
+        float(median_bandwidth(jnp.asarray(y))), np.median(dists), rtol=1e-5
+    )
+
+
+def test_mode_shares_by_hand():
+    from genbench.metrics import mode_shares
+
+    means = np.array([[-2.0], [2.0]])
+    covs = np.array([[[0.25]], [[0.25]]])  # sd 0.5: "near" means within 1.5
+    # distances to the modes: 0.1 | 1.4 | 1.0 (to +2) | 0.4 | 2.0 (far) | NaN (far)
+    x = jnp.array([[-2.1], [-0.6], [1.0], [2.4], [0.0], [jnp.nan]])
+    shares, far = mode_shares(x, means, covs)
+    np.testing.assert_allclose(np.asarray(shares), [2 / 6, 2 / 6], rtol=1e-6)
+    assert np.isclose(float(far), 2 / 6)
+
+
+def test_compat_kl_by_hand():
+    from genbench.metrics import compat_kl
+
+    y = jnp.array([[0.0], [1.0], [2.0], [3.0]])  # range [0, 3], 3 cells of width 1
+    x = jnp.array([[0.5], [0.5], [2.9], [9.0]])
+    p = np.array([1, 1, 2]) / 4 + 1e-6
+    q = np.array([2, 0, 1]) / 3 + 1e-6  # 9.0 is outside the range: not counted
+    p, q = p / p.sum(), q / q.sum()
+    assert np.isclose(
+        float(compat_kl(x, y, n_bins=3)), np.sum(p * np.log(p / q)), rtol=1e-5
+    )
