@@ -7,15 +7,18 @@ artifacts, figures and console summary of one run in Hydra's output directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import register_configs
@@ -24,17 +27,28 @@ log = logging.getLogger("genbench")
 register_configs()
 
 _FAILED: list[str] = []  # jobs of this process that failed (for the exit code)
+_SKIPPED: list[str] = []  # sweep jobs skipped because they were already complete
+_MULTIRUN: list[bool] = []  # set when a job of a multirun ran in this process
 USER_ERRORS = (ValueError, NotImplementedError)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    out = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    job = " ".join(hc.overrides.task)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun:
+        _MULTIRUN.append(True)
     for noisy in ("jax._src.xla_bridge", "matplotlib", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _compilation_cache(cfg.get("jax_cache"))
     from .config import build_run
 
+    if multirun and _is_complete(out, cfg):
+        print(f"genbench: skipped (complete, same config): {out}", file=sys.stderr)
+        _SKIPPED.append(job)
+        return None
     try:
         spec = build_run(cfg)
     except USER_ERRORS as err:
@@ -43,9 +57,61 @@ def main(cfg: DictConfig) -> float | None:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"genbench: error: {err}", file=sys.stderr)
-        _FAILED.append(str(err))
+        if not multirun:
+            _FAILED.append(str(err))
+            return None
+        # In a sweep the job's folder records why it did not run.
+        from . import artifacts
+
+        artifacts.write_json(
+            out / "metrics.json",
+            {
+                "status": "config_error",
+                "error": str(err),
+                "config": OmegaConf.to_container(cfg, resolve=True),
+            },
+        )
+        _FAILED.append(f"{job}: {err}")
         return None
-    return run_spec(spec, cfg, out)
+    if not multirun:
+        return run_spec(spec, cfg, out)
+    try:  # in a sweep, a job that raises is recorded and the others go on
+        return run_spec(spec, cfg, out)
+    except Exception as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        from . import artifacts
+
+        trace = traceback.format_exc()
+        artifacts.atomic_write(out / "error.txt", trace)
+        record = {
+            "status": "error",
+            "error": f"{type(err).__name__}: {err}",
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+        artifacts.write_json(out / "metrics.json", record)
+        print(
+            f"genbench: error: job {job!r} failed: {record['error']} "
+            f"(traceback in {out / 'error.txt'})",
+            file=sys.stderr,
+        )
+        _FAILED.append(f"{job}: {record['error']}")
+        return None
+
+
+def _is_complete(out: Path, cfg: DictConfig) -> bool:
+    """A finished job of the same config: its results can be kept (resume)."""
+    file = out / "metrics.json"
+    if not file.exists():
+        return False
+    try:
+        m = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return False
+    same = m.get("config") == json.loads(
+        json.dumps(OmegaConf.to_container(cfg, resolve=True))
+    )
+    return same and m.get("status") in ("ok", "partial")
 
 
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
@@ -282,8 +348,23 @@ def cli() -> int:
     configuration, every seed diverged), 130 interrupted (SIGINT/SIGTERM).
     """
     main()
+    if _SKIPPED:
+        print(
+            f"genbench: {len(_SKIPPED)} job(s) skipped: already complete with "
+            "the same config",
+            file=sys.stderr,
+        )
     if any(f.startswith("interrupted") for f in _FAILED):
         return 130
+    if _FAILED and _MULTIRUN:
+        print(f"genbench: {len(_FAILED)} job(s) failed:", file=sys.stderr)
+        for failure in _FAILED:
+            print(f"  {failure}", file=sys.stderr)
+        print(
+            "  re-run the same command with hydra.sweep.dir=<this sweep's folder>: "
+            "complete jobs are skipped, the others run again",
+            file=sys.stderr,
+        )
     return 1 if _FAILED else 0
 
 

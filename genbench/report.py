@@ -1,0 +1,269 @@
+"""Tables and figures over runs and sweeps: `python -m genbench.report PATH...`.
+
+Collects every `metrics.json` below the given folders (single runs, sweep job
+folders, several sweeps together) into tidy rows, one per job per seed, and
+writes `summary.csv`, `summary.md` and `summary_budget.png`. Job folders that
+have a Hydra record but no `metrics.json` (a job that crashed or never ran) are
+rows with status `missing`. A multirun writes the same files into its sweep
+folder when it ends (`SweepSummary`, registered in `conf/config.yaml`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from .artifacts import atomic_write
+
+__all__ = ["collect", "to_csv", "to_markdown", "write_summary", "SweepSummary", "main"]
+
+HEADLINE = "kl"
+
+
+def _job_folders(paths: Iterable[Path]) -> list[Path]:
+    found: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        if (path / "metrics.json").exists() or (path / ".hydra").is_dir():
+            found.add(path)
+        for marker in list(path.rglob("metrics.json")) + list(path.rglob(".hydra")):
+            found.add(marker.parent)
+    return sorted(found)
+
+
+def _overrides(folder: Path) -> dict[str, str]:
+    file = folder / ".hydra" / "overrides.yaml"
+    if not file.exists():
+        return {}
+    items = OmegaConf.to_container(OmegaConf.load(file)) or []
+    out = {}
+    for item in items:
+        key, _, value = str(item).partition("=")
+        out[key.lstrip("+~")] = value
+    return out
+
+
+def collect(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """One row per job per seed (one row per job if it has no metrics)."""
+    rows: list[dict[str, Any]] = []
+    for folder in _job_folders(paths):
+        base = {
+            "job": str(folder),
+            **{f"override.{k}": v for k, v in _overrides(folder).items()},
+        }
+        file = folder / "metrics.json"
+        if not file.exists():
+            rows.append({**base, "status": "missing"})
+            continue
+        m = json.loads(file.read_text())
+        if "metrics" not in m:  # a job that raised: status and message only
+            rows.append(
+                {**base, "status": m.get("status", "error"), "error": m.get("error")}
+            )
+            continue
+        common = {
+            **base,
+            "model": m["model"],
+            "target": m["target"],
+            "bins": m["bins"],
+            "decode": m.get("decode"),
+            "budget": m["budget"]["params"],
+            "budget_scope": m["budget"]["scope"],
+            "hidden": m["hidden"],
+            "n_params": m["n_params"],
+            "steps": m["steps"],
+            "run_status": m["status"],
+            **{f"time.{k}": v for k, v in m["timing"].items()},
+        }
+        for i, seed in enumerate(m["seeds"]):
+            row = {**common, "seed": seed, "status": m["seed_status"][i]["status"]}
+            for name, stat in m["metrics"].items():
+                row[name] = stat["per_seed"][i]
+                row[f"{name}_floor"] = stat.get("floor")
+            rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _stats(values: list[float]) -> tuple[float, float, int] | None:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    if not v:
+        return None
+    mean = sum(v) / len(v)
+    std = (
+        math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    )
+    return mean, std, len(v)
+
+
+def _groups(rows):
+    table: dict[tuple, dict[tuple, dict[str, list]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    for r in rows:
+        if "model" not in r:
+            continue
+        table[(r["target"], r["bins"])][(r["budget"],)][r["model"]].append(
+            r.get(HEADLINE)
+        )
+    return table
+
+
+def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
+    """KL mean ± std over seeds (n), by target and bins, models side by side."""
+    out = [f"# genbench summary: {metric} mean ± std over seeds (n seeds)\n"]
+    models = sorted({r["model"] for r in rows if "model" in r})
+    for (target, bins), by_budget in sorted(_groups(rows).items()):
+        mode = "continuous" if bins == 0 else f"{bins} bins"
+        out.append(f"\n## {target}, {mode}\n")
+        out.append("| budget | " + " | ".join(models) + " |")
+        out.append("|---|" + "---|" * len(models))
+        for (budget,), per_model in sorted(by_budget.items()):
+            cells = []
+            for model in models:
+                s = _stats(per_model.get(model, []))
+                cells.append("—" if s is None else f"{s[0]:.4f} ± {s[1]:.4f} ({s[2]})")
+            out.append(f"| {budget} | " + " | ".join(cells) + " |")
+    bad = [r for r in rows if r.get("status") not in ("ok",)]
+    if bad:
+        out.append("\n## Not ok\n")
+        out.append("| job | seed | status | error |")
+        out.append("|---|---|---|---|")
+        for r in bad:
+            out.append(
+                f"| {r['job']} | {r.get('seed', '')} | {r['status']} | "
+                f"{(r.get('error') or '').splitlines()[0] if r.get('error') else ''} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def plot_budget(rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE) -> None:
+    """Metric vs budget per model (log x, error bars over seeds), a panel per bins."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import _save
+
+    rows = [r for r in rows if "model" in r]
+    if not rows:
+        return
+    bins_values = sorted({r["bins"] for r in rows})
+    targets = sorted({r["target"] for r in rows})
+    fig, axes = plt.subplots(
+        len(targets),
+        len(bins_values),
+        squeeze=False,
+        figsize=(4.2 * len(bins_values), 3.4 * len(targets)),
+        layout="constrained",
+    )
+    for ti, target in enumerate(targets):
+        for bi, bins in enumerate(bins_values):
+            ax = axes[ti][bi]
+            sub = [r for r in rows if r["target"] == target and r["bins"] == bins]
+            for model in sorted({r["model"] for r in sub}):
+                pts = defaultdict(list)
+                for r in sub:
+                    if r["model"] == model:
+                        pts[r["budget"]].append(r.get(metric))
+                xs, ys, es = [], [], []
+                for budget in sorted(pts):
+                    s = _stats(pts[budget])
+                    if s is not None:
+                        xs.append(budget)
+                        ys.append(s[0])
+                        es.append(s[1])
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=model)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            budgets = sorted({r["budget"] for r in sub})
+            ax.set_xticks(budgets, [str(b) for b in budgets])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            mode = "continuous" if bins == 0 else f"{bins} bins"
+            ax.set_title(f"{target}, {mode}", fontsize=10)
+            ax.set_xlabel("parameter budget")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8, frameon=False)
+    _save(fig, path)
+
+
+def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
+    folder = Path(folder)
+    atomic_write(folder / "summary.csv", to_csv(rows))
+    atomic_write(folder / "summary.md", to_markdown(rows))
+    plot_budget(rows, folder / "summary_budget.png")
+
+
+class SweepSummary(Callback):
+    """Writes the summary of a multirun into its sweep folder when it ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(config.hydra.sweep.dir)
+        rows = collect([folder])
+        write_summary(folder, rows)
+        print(f"genbench: sweep summary in {folder}/summary.md", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m genbench.report",
+        description="Summarise genbench runs and sweeps (any folders containing them).",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders")
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "csv", "json"),
+        default="markdown",
+        help="what to print (default markdown)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write summary.csv, summary.md and the figure here",
+    )
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        parser.error(f"no such folder: {', '.join(missing)}")
+    rows = collect(args.paths)
+    if not rows:
+        parser.error("no genbench runs found below " + ", ".join(map(str, args.paths)))
+    if args.format == "csv":
+        print(to_csv(rows), end="")
+    elif args.format == "json":
+        print(json.dumps(rows, indent=1, allow_nan=False, default=str))
+    else:
+        print(to_markdown(rows), end="")
+    if args.out:
+        write_summary(args.out, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

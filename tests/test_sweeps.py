@@ -1,0 +1,60 @@
+"""Sweeps through the real CLI: failure isolation, summary, resume, report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+from genbench import report
+
+from .conftest import FAST, run_cli
+
+SWEEP = ["-m", "model=gan", "budget.params=10,400", *FAST]
+
+
+def test_failing_job_is_recorded_the_others_finish_and_resume_skips(tmp_path):
+    proc = run_cli(*SWEEP, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 1  # one job failed
+    assert "1 job(s) failed" in proc.stderr and "budget.params=10" in proc.stderr
+    sweep = tmp_path / "sweep"
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2
+    bad = json.loads((jobs[0] / "metrics.json").read_text())
+    good = json.loads((jobs[1] / "metrics.json").read_text())
+    assert bad["status"] == "config_error" and "smallest feasible" in bad["error"]
+    assert good["status"] == "ok"
+    summary = (sweep / "summary.md").read_text()
+    assert "| 400 |" in summary and "config_error" in summary
+    rows = list(csv.DictReader(io.StringIO((sweep / "summary.csv").read_text())))
+    assert {r["status"] for r in rows} == {"ok", "config_error"}
+    assert (sweep / "summary_budget.png").read_bytes()[:4] == b"\x89PNG"
+
+    # Resume: the complete job is skipped, the failed one runs (and fails) again.
+    stamp = (jobs[1] / "metrics.json").stat().st_mtime_ns
+    again = run_cli(*SWEEP, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert "1 job(s) skipped" in again.stderr and again.returncode == 1
+    assert (jobs[1] / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_report_tolerates_missing_jobs_and_formats(tmp_path, capsys):
+    proc = run_cli("-m", "model=vae,rbm", *FAST, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "sweep"
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    (jobs[1] / "metrics.json").unlink()  # a job that never finished
+    shutil.rmtree(jobs[1] / "params")
+    assert report.main([str(sweep), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in rows].count("missing") == 1
+    assert sum(r.get("model") == "vae" for r in rows) == 2  # one row per seed
+    assert (
+        report.main(
+            [str(sweep), "--format", "markdown", "--out", str(tmp_path / "rep")]
+        )
+        == 0
+    )
+    md = capsys.readouterr().out
+    assert "| budget | vae |" in md and "missing" in md
+    assert (tmp_path / "rep" / "summary.csv").exists()
