@@ -10,7 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_target_vs_model", "plot_curves"]
+__all__ = [
+    "plot_target_vs_model",
+    "plot_curves",
+    "plot_timeline",
+    "plot_latent_manifold",
+]
 
 
 def _save(fig, path: Path, dpi: int = 120) -> None:
@@ -180,3 +185,89 @@ def plot_curves(
     axes[0].legend(fontsize=8, frameon=False)
     fig.suptitle(_title(meta), fontsize=10)
     _save(fig, path, dpi=110)
+
+
+def plot_timeline(
+    path: Path,
+    target,
+    edges: list[np.ndarray],
+    p: np.ndarray,
+    steps: list[int],
+    hists: np.ndarray,
+    meta: dict,
+) -> None:
+    """The learned distribution of the first seed at every snapshot, a panel each.
+
+    `hists` is `(snapshots, seeds, *cells)`; 1D panels overlay the target's cell
+    mass, 2D panels are heat maps on the scoring grid.
+    """
+    n = len(steps)
+    cols = min(5, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        figsize=(2.6 * cols, 2.0 * rows + 0.6),
+        layout="constrained",
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    if target.dim == 1:
+        e = edges[0]
+        width = np.diff(e)
+        top = max((p / width).max(), (hists[:, 0] / width).max()) * 1.1
+        for ax, step, h in zip(axes.flat, steps, hists[:, 0], strict=False):
+            ax.stairs(p / width, e, color="0.6", fill=True, alpha=0.6)
+            ax.stairs(h / width, e, color=COLORS[0], lw=1.2)
+            ax.set_title(f"step {step}", fontsize=8)
+            ax.set_ylim(0, top)
+            ax.tick_params(labelsize=7)
+    else:
+        ex, ey = edges
+        area = np.outer(np.diff(ex), np.diff(ey))
+        vmax = (p / area).max()
+        for ax, step, h in zip(axes.flat, steps, hists[:, 0], strict=False):
+            ax.pcolormesh(ex, ey, (h / area).T, cmap="viridis", vmin=0, vmax=vmax)
+            ax.set_title(f"step {step}", fontsize=8)
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=7)
+    fig.suptitle(
+        _title(meta) + f"  |  seed {meta['seeds'][0]} over training (grey: target)",
+        fontsize=10,
+    )
+    _save(fig, path, dpi=100)
+
+
+def plot_latent_manifold(
+    path: Path, z_grid: np.ndarray, x: np.ndarray, meta: dict, extent: float
+) -> None:
+    """The VAE decoder's output over a grid of its 2D latent (first seed).
+
+    `x` is `(g, g, dim)` decoded data-space values at `z_grid` `(g, g, 2)`; one
+    heat map per data axis.
+    """
+    dim = x.shape[-1]
+    fig, axes = plt.subplots(
+        1, dim, squeeze=False, figsize=(max(6.5, 4.2 * dim), 4.2), layout="constrained"
+    )
+    for axis in range(dim):
+        ax = axes[0][axis]
+        im = ax.imshow(
+            x[..., axis].T,
+            origin="lower",
+            cmap="coolwarm",
+            extent=(-extent, extent, -extent, extent),
+        )
+        ax.set_xlabel("z₁")
+        ax.set_ylabel("z₂")
+        ax.set_title(f"decoded x{'₁₂'[axis] if dim > 1 else ''}", fontsize=10)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle(
+        _title(meta)
+        + f"\nlatent manifold: decoder output over z, seed {meta['seeds'][0]}",
+        fontsize=9,
+    )
+    _save(fig, path)

@@ -169,6 +169,16 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             meta,
             binned=spec.encoding.mode == "binned",
         )
+        plots.plot_timeline(
+            out / "plots" / "timeline.png",
+            spec.target,
+            ev.edges,
+            ev.p,
+            result.snapshot_steps,
+            result.snapshot_hists,
+            meta,
+        )
+        _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
         skip = ("step", "seed", "kl", "w1", "lost", "invalid", "diverged")
         loss_keys = [k for k in result.history[0] if k not in skip]
         plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
@@ -214,6 +224,27 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         _FAILED.append(f"interrupted at step {result.steps_done}: {out}")
     kl = metrics["kl"]["mean"]
     return kl
+
+
+def _plot_manifold(spec, result, path: Path, meta: dict) -> None:
+    """The VAE's decoder over a grid of its 2D latent (other models: nothing)."""
+    import jax.numpy as jnp
+    import jax.random as jr
+    import numpy as np
+
+    from .models import VAE
+    from .plots import plot_latent_manifold
+
+    if not isinstance(spec.family, VAE) or spec.family.latent_dim != 2:
+        return
+    extent, g = 3.0, 41
+    axis = np.linspace(-extent, extent, g)
+    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1)
+    nets = _index(result.states, 0).nets
+    y = nets.decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
+    kind = "values" if spec.encoding.mode != "binned" else "logits"
+    x = np.asarray(spec.encoding.decode(y, jr.key(0), kind))
+    plot_latent_manifold(path, z, x.reshape(g, g, -1), meta, extent)
 
 
 def _decode_label(spec) -> str | None:

@@ -52,7 +52,7 @@ def test_single_run_writes_every_artifact(tmp_path):
         arrays = np.load(out / "params" / f"seed_{seed}.npz")
         assert arrays["w"].shape == (1, 799)
         assert (out / "params" / f"seed_{seed}.eqx").stat().st_size > 0
-    for plot in ("target_vs_model.png", "curves.png"):
+    for plot in ("target_vs_model.png", "curves.png", "timeline.png"):
         assert (out / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
     assert "KL(P||Q)" in proc.stdout and "H=799" in proc.stdout
     assert "floor" in proc.stdout and "95% CI" in proc.stdout
