@@ -112,40 +112,83 @@ def _stats(values: list[float]) -> tuple[float, float, int] | None:
     if not v:
         return None
     mean = sum(v) / len(v)
-    std = (
-        math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-    )
-    return mean, std, len(v)
+    var = sum((x - mean) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else 0.0
+    return mean, math.sqrt(var), len(v)
 
 
-def _groups(rows):
+def _interval(s: tuple[float, float, int]) -> tuple[float, float] | None:
+    """95 % Student-t interval of the mean over seeds (as in metrics.json)."""
+    from scipy import stats
+
+    mean, std, n = s
+    if n < 2:
+        return None
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def _groups(rows, metric: str = HEADLINE):
     table: dict[tuple, dict[tuple, dict[str, list]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
     )
     for r in rows:
         if "model" not in r:
             continue
-        table[(r["target"], r["bins"])][(r["budget"],)][r["model"]].append(
-            r.get(HEADLINE)
-        )
+        cell = table[(r["target"], r["bins"])][(r["budget"],)]
+        cell[r["model"]].append(r.get(metric))
+        if r.get(f"{metric}_floor") is not None:
+            cell["__floor__"].append(r[f"{metric}_floor"])
     return table
 
 
+def _cell(s, ci, best: bool, overlaps: bool) -> str:
+    text = f"{s[0]:.4f} ± {s[1]:.4f}"
+    if ci:
+        text += f" [{ci[0]:.4f}, {ci[1]:.4f}]"
+    text += f" ({s[2]})"
+    if best:
+        return f"**{text}**"
+    return f"≈ {text}" if overlaps else text
+
+
 def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
-    """KL mean ± std over seeds (n), by target and bins, models side by side."""
-    out = [f"# genbench summary: {metric} mean ± std over seeds (n seeds)\n"]
+    """Metric by target and bins, models side by side, with the noise floor.
+
+    Cells: mean ± std [95 % t-interval] (n seeds); the best model of a row in
+    bold, `≈` where a model's interval overlaps the best one's.
+    """
+    out = [
+        f"# genbench summary: {metric}\n",
+        "Cells: mean ± std over seeds [95 % t-interval] (n seeds). **Bold**: the "
+        "lowest mean of the row; ≈: its interval overlaps the best one's, so these "
+        "seeds do not resolve the difference. Floor: the metric for true samples (a "
+        "perfect model) with the same number of evaluation samples.",
+    ]
     models = sorted({r["model"] for r in rows if "model" in r})
-    for (target, bins), by_budget in sorted(_groups(rows).items()):
+    for (target, bins), by_budget in sorted(_groups(rows, metric).items()):
         mode = "continuous" if bins == 0 else f"{bins} bins"
         out.append(f"\n## {target}, {mode}\n")
-        out.append("| budget | " + " | ".join(models) + " |")
-        out.append("|---|" + "---|" * len(models))
+        out.append("| budget | " + " | ".join(models) + " | floor |")
+        out.append("|---|" + "---|" * (len(models) + 1))
         for (budget,), per_model in sorted(by_budget.items()):
+            stats = {m: _stats(per_model.get(m, [])) for m in models}
+            ranked = [m for m in models if stats[m] is not None]
+            best = min(ranked, key=lambda m: stats[m][0]) if ranked else None
+            best_ci = _interval(stats[best]) if best else None
             cells = []
             for model in models:
-                s = _stats(per_model.get(model, []))
-                cells.append("—" if s is None else f"{s[0]:.4f} ± {s[1]:.4f} ({s[2]})")
-            out.append(f"| {budget} | " + " | ".join(cells) + " |")
+                s = stats[model]
+                if s is None:
+                    cells.append("—")
+                    continue
+                ci = _interval(s)
+                overlaps = bool(
+                    ci and best_ci and ci[0] <= best_ci[1] and best_ci[0] <= ci[1]
+                )
+                cells.append(_cell(s, ci, model == best, overlaps))
+            floors = per_model.get("__floor__", [])
+            floor = f"{sum(floors) / len(floors):.4f}" if floors else "—"
+            out.append(f"| {budget} | " + " | ".join(cells) + f" | {floor} |")
     bad = [r for r in rows if r.get("status") not in ("ok",)]
     if bad:
         out.append("\n## Not ok\n")

@@ -58,3 +58,30 @@ def test_report_tolerates_missing_jobs_and_formats(tmp_path, capsys):
     md = capsys.readouterr().out
     assert "| budget | vae |" in md and "missing" in md
     assert (tmp_path / "rep" / "summary.csv").exists()
+
+
+def test_markdown_marks_best_and_unresolved_differences():
+    def rows(model, values):
+        return [
+            {
+                "model": model,
+                "target": "t",
+                "bins": 0,
+                "budget": 100,
+                "kl": v,
+                "kl_floor": 0.001,
+                "status": "ok",
+                "job": model,
+            }
+            for v in values
+        ]
+
+    table = report.to_markdown(
+        rows("a", [0.10, 0.11, 0.12])
+        + rows("b", [0.11, 0.13, 0.12])
+        + rows("c", [0.50, 0.51, 0.52])
+    )
+    line = next(x for x in table.splitlines() if x.startswith("| 100 |"))
+    a, b, c = line.split(" | ")[1:4]
+    assert a.startswith("**0.1100") and b.startswith("≈ 0.1200")
+    assert c.startswith("0.5100") and line.endswith("| 0.0010 |")
