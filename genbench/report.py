@@ -262,6 +262,26 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
     plot_budget(rows, folder / "summary_budget.png")
 
 
+# Jobs of the last multirun of this process that did not succeed, as
+# "job folder: status" (filled by SweepSummary; read by `run.cli` for the exit
+# code, since launchers may run jobs in other processes).
+SWEEP_FAILURES: list[str] = []
+FAILED_STATUSES = ("config_error", "error", "missing", "failed", "interrupted")
+
+
+def failures(rows: list[dict[str, Any]]) -> list[str]:
+    """The jobs whose run did not succeed (every seed diverged counts)."""
+    out = []
+    for r in rows:
+        status = r.get("run_status", r.get("status"))
+        line = f"{Path(r['job']).name}: {status}"
+        if r.get("error"):
+            line += f" ({r['error'].splitlines()[0]})"
+        if status in FAILED_STATUSES and line not in out:
+            out.append(line)
+    return out
+
+
 class SweepSummary(Callback):
     """Writes the summary of a multirun into its sweep folder when it ends."""
 
@@ -269,6 +289,7 @@ class SweepSummary(Callback):
         folder = Path(config.hydra.sweep.dir)
         rows = collect([folder])
         write_summary(folder, rows)
+        SWEEP_FAILURES[:] = failures(rows)
         print(f"genbench: sweep summary in {folder}/summary.md", file=sys.stderr)
 
 

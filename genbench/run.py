@@ -387,16 +387,21 @@ def cli() -> int:
         )
     if any(f.startswith("interrupted") for f in _FAILED):
         return 130
-    if _FAILED and _MULTIRUN:
-        print(f"genbench: {len(_FAILED)} job(s) failed:", file=sys.stderr)
-        for failure in _FAILED:
+    from .report import SWEEP_FAILURES
+
+    # In a sweep the summary callback counts failures from the job folders, which
+    # also covers launchers that run jobs in other processes.
+    failed = list(SWEEP_FAILURES) or list(_FAILED)
+    if failed and (_MULTIRUN or SWEEP_FAILURES):
+        print(f"genbench: {len(failed)} job(s) failed:", file=sys.stderr)
+        for failure in failed:
             print(f"  {failure}", file=sys.stderr)
         print(
             "  re-run the same command with hydra.sweep.dir=<this sweep's folder>: "
             "complete jobs are skipped, the others run again",
             file=sys.stderr,
         )
-    return 1 if _FAILED else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

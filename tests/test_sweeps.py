@@ -85,3 +85,28 @@ def test_markdown_marks_best_and_unresolved_differences():
     a, b, c = line.split(" | ")[1:4]
     assert a.startswith("**0.1100") and b.startswith("≈ 0.1200")
     assert c.startswith("0.5100") and line.endswith("| 0.0010 |")
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_processes_and_counts_failures(tmp_path):
+    proc = run_cli(
+        *SWEEP, "hydra/launcher=local_parallel", "hydra.sweep.dir=sweep", cwd=tmp_path
+    )
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "1 job(s) failed" in proc.stderr
+    rows = report.collect([tmp_path / "sweep"])
+    assert {r["status"] for r in rows} == {"ok", "config_error"}
+
+
+def test_submitit_local_launcher(tmp_path):
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=submitit_local_cpu",
+        "model=vae",
+        *FAST,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (job,) = [p for p in (tmp_path / "sweep").iterdir() if p.name.startswith("0_")]
+    assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
+    assert (tmp_path / "sweep" / "summary.md").exists()
