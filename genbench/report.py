@@ -255,11 +255,107 @@ def plot_budget(rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE) 
     _save(fig, path)
 
 
+def _grid_of(job: Path):
+    """The scoring grid and exact cell probabilities of a job, from its config."""
+    from hydra.utils import instantiate
+
+    from .encoding import make_encoding
+    from .train import Evaluator
+
+    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+    target = instantiate(cfg.target, _convert_="all")
+    encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
+    ev = Evaluator(target, encoding, cfg.train.hist_bins)
+    return target, ev.edges, ev.p
+
+
+def plot_side_by_side(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """The original's comparison: target | each model, one figure per target and
+    bins value, one row per budget (first seed's final samples)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .plots import COLORS, _save
+
+    jobs: dict[tuple, dict[int, dict[str, Path]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for r in rows:
+        if "model" in r and Path(r["job"], "samples.npz").exists():
+            jobs[(r["target"], r["bins"])][r["budget"]][r["model"]] = Path(r["job"])
+    written = []
+    for (target_name, bins), by_budget in sorted(jobs.items()):
+        models = sorted({m for per in by_budget.values() for m in per})
+        budgets = sorted(by_budget)
+        fig, axes = plt.subplots(
+            len(budgets),
+            len(models) + 1,
+            squeeze=False,
+            sharex=True,
+            sharey=True,
+            figsize=(2.8 * (len(models) + 1), 2.4 * len(budgets) + 0.5),
+            layout="constrained",
+        )
+        for i, budget in enumerate(budgets):
+            first = next(iter(by_budget[budget].values()))
+            target, edges, p = _grid_of(first)
+            panels = [("target", p)]
+            for model in models:
+                job = by_budget[budget].get(model)
+                if job is None:
+                    panels.append((f"{model}: missing", None))
+                    continue
+                x = np.load(job / "samples.npz")["samples"][0]
+                if target.dim == 1:
+                    q = np.histogram(x[:, 0], edges[0])[0] / len(x)
+                else:
+                    q = np.histogram2d(x[:, 0], x[:, 1], edges)[0] / len(x)
+                kl = json.loads((job / "metrics.json").read_text())["metrics"]["kl"]
+                value = kl["per_seed"][0]
+                label = f"{model}: KL {value:.3g}" if value is not None else model
+                panels.append((label, q))
+            for j, (title, cells) in enumerate(panels):
+                ax = axes[i][j]
+                ax.set_title(
+                    f"{title}" + (f"  (budget {budget})" if j == 0 else ""), fontsize=8
+                )
+                if cells is None:
+                    ax.set_axis_off()
+                    continue
+                if target.dim == 1:
+                    e = edges[0]
+                    color = "0.5" if j == 0 else COLORS[(j - 1) % len(COLORS)]
+                    ax.stairs(cells / np.diff(e), e, fill=True, color=color)
+                else:
+                    area = np.outer(np.diff(edges[0]), np.diff(edges[1]))
+                    ax.pcolormesh(
+                        edges[0],
+                        edges[1],
+                        (cells / area).T,
+                        cmap="viridis",
+                        vmin=0,
+                        vmax=(p / area).max(),
+                    )
+                ax.tick_params(labelsize=7)
+        mode = "continuous" if bins == 0 else f"{bins} bins"
+        fig.suptitle(f"{target_name}, {mode}: target | models (seed 0)", fontsize=10)
+        path = (
+            Path(folder) / f"compare_{target_name}_{'cont' if bins == 0 else bins}.png"
+        )
+        _save(fig, path, dpi=100)
+        written.append(path)
+    return written
+
+
 def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
     folder = Path(folder)
     atomic_write(folder / "summary.csv", to_csv(rows))
     atomic_write(folder / "summary.md", to_markdown(rows))
     plot_budget(rows, folder / "summary_budget.png")
+    plot_side_by_side(rows, folder)
 
 
 # Jobs of the last multirun of this process that did not succeed, as
