@@ -20,7 +20,10 @@ from genbench.config import register_configs
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TARGETS = sorted(p.stem for p in (CONF / "target").glob("*.yaml"))
-MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+ALL_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+MODELS = [m for m in ALL_MODELS if "_" not in m]  # the families (gan, rbm, vae)
+MODEL_VARIANTS = [m for m in ALL_MODELS if "_" in m]  # e.g. gan_original
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
 
 register_configs()

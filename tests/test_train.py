@@ -15,7 +15,7 @@ from genbench.config import ConfigError, build_run, validate
 from genbench.models import VAE
 from genbench.train import train
 
-from .conftest import FAST, MODELS, TARGETS, compose_cfg
+from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -119,3 +119,18 @@ def test_a_run_where_every_seed_diverges_records_it():
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate(compose_cfg(override))
+
+
+@pytest.mark.parametrize("variant", MODEL_VARIANTS)
+def test_model_variants_train(variant):
+    spec = build_run(compose_cfg(f"model={variant}", *FAST))
+    result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    assert np.all(np.isfinite(result.final["kl"]))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_compose(experiment):
+    cfg = compose_cfg(f"+experiment={experiment}")
+    validate(cfg)
+    if experiment == "original":
+        assert cfg.train.steps == 100_000 and cfg.train.batch_size == 128
