@@ -69,7 +69,8 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
 
 
-def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV of dict rows: the union of their keys as columns; NaN/None empty."""
     rows = list(rows)
     columns: list[str] = []
     for row in rows:
@@ -79,7 +80,11 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if _clean(v) is None else v) for k, v in row.items()})
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    atomic_write(path, csv_text(rows))
 
 
 def save_samples(path: Path, samples: np.ndarray, seeds: list[int]) -> None:

@@ -11,8 +11,6 @@ folder when it ends (`SweepSummary`, registered in `conf/config.yaml`).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import sys
@@ -24,7 +22,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .artifacts import atomic_write
+from .artifacts import atomic_write, csv_text
 
 __all__ = ["collect", "to_csv", "to_markdown", "write_summary", "SweepSummary", "main"]
 
@@ -96,15 +94,7 @@ def collect(paths: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
+    return csv_text(rows)
 
 
 def _stats(values: list[float]) -> tuple[float, float, int] | None:
