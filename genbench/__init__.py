@@ -1,3 +1,25 @@
 """genbench: apples-to-apples benchmark of classical generative models."""
 
+import os
+
+
+def _one_host_device_per_core() -> None:
+    """Expose each CPU core as an XLA device, so that a run's seeds can be split
+    across cores (`train.devices`): XLA runs most of these small models' work on
+    one thread per device. Takes effect when JAX starts its CPU backend, so it is
+    set on import, before any computation; an explicit setting in XLA_FLAGS wins.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:  # pragma: no cover (macOS, Windows)
+        cores = os.cpu_count() or 1
+    count = f"--xla_force_host_platform_device_count={max(1, cores)}"
+    os.environ["XLA_FLAGS"] = f"{flags} {count}".strip()
+
+
+_one_host_device_per_core()
+
 __version__ = "0.1.0"

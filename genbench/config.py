@@ -180,6 +180,12 @@ def validate(cfg: DictConfig) -> None:
         t.hist_bins,
         "must be null (the target's default) or >= 2",
     )
+    _require(
+        t.devices is None or t.devices >= 1,
+        "train.devices",
+        t.devices,
+        "must be null (one per CPU core) or >= 1",
+    )
     _require(b.params > 0, "budget.params", b.params, "must be > 0")
     _require(
         b.scope in ("total", "sampler"), "budget.scope", b.scope, "total or sampler"

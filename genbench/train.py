@@ -71,6 +71,9 @@ class TrainSettings:
     snapshot_eval_samples: int = 10_000
     hist_bins: int | None = None
     progress: bool = True
+    # Devices the seeds are split across (one XLA host device per CPU core, see
+    # genbench/__init__.py); None: as many as there are, at most one per seed.
+    devices: int | None = None
 
     @property
     def chunk_len(self) -> int:
@@ -177,6 +180,23 @@ class Evaluator:
         return out
 
 
+def seed_layout(n_seeds: int, devices: int | None = None) -> tuple[int, int]:
+    """`(devices used, seeds computed)`: the seed axis is split evenly across
+    devices, so it is padded to a multiple of their number (the extra seeds are
+    computed and dropped; 3 seeds on 2 cores take the time of 2 on one)."""
+    available = len(jax.devices())
+    if devices is not None and devices < 1:
+        raise ValueError(f"train.devices={devices} is not allowed; use null or >= 1")
+    n_dev = max(1, min(n_seeds, available, devices or available))
+    return n_dev, -(-n_seeds // n_dev) * n_dev
+
+
+def seed_sharding(n_dev: int) -> jax.sharding.Sharding:
+    """Arrays with a leading seed axis, split across the first `n_dev` devices."""
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:n_dev]), ("seeds",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+
+
 def seed_keys(seed: int, n_seeds: int) -> jax.Array:
     """Per-seed keys: seed i's stream does not depend on how many seeds run."""
     base = jr.key(seed)
@@ -208,7 +228,9 @@ def train(
     from tqdm.auto import tqdm
 
     s = settings
-    keys = seed_keys(s.seed, s.seeds)
+    n_dev, n_pad = seed_layout(s.seeds, s.devices)
+    sharding = seed_sharding(n_dev)
+    keys = jax.device_put(seed_keys(s.seed, n_pad), sharding)
     split = jax.vmap(lambda k: jr.split(k, 3))(keys)
     k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
     data_dim = encoding.model_dim
@@ -257,14 +279,19 @@ def train(
         return scores, x, floor
 
     t0 = time.perf_counter()
-    states = jax.jit(jax.vmap(lambda k: family.init(k, data_dim, hidden)))(k_init)
-    diverged_at = jnp.full((s.seeds,), -1, jnp.int32)
+    init = jax.vmap(lambda k: family.init(k, data_dim, hidden))
+    states = jax.jit(init, out_shardings=sharding)(k_init)
+    diverged_at = jax.device_put(jnp.full((n_pad,), -1, jnp.int32), sharding)
     # No buffer donation: an interrupted run must still hold its last states.
-    chunk_c = jax.jit(chunk).lower(states, diverged_at, 0).compile()
+    # Every output has a leading seed axis: pin it to the inputs' sharding so the
+    # compiled chunk accepts its own outputs (an empty or scalar leaf may
+    # otherwise come back laid out differently).
+    chunk_jit = jax.jit(chunk, out_shardings=(sharding, sharding, sharding))
+    chunk_c = chunk_jit.lower(states, diverged_at, 0).compile()
     eval_snap = jax.jit(evaluate, static_argnums=2)
     eval_snap_c = eval_snap.lower(states, 0, s.snapshot_eval_samples).compile()
     eval_final_c = eval_snap.lower(states, 0, s.eval_samples).compile()
-    timings = {"compile_seconds": time.perf_counter() - t0}
+    timings = {"compile_seconds": time.perf_counter() - t0, "devices": n_dev}
 
     history: list[dict[str, float]] = []
     snap_steps: list[int] = []
@@ -285,13 +312,14 @@ def train(
             last = c == s.n_chunks - 1
             scores, x, floor = (eval_final_c if last else eval_snap_c)(states, step)
             scores, floor = jax.device_get((scores, floor))
+            scores = {k: v[: s.seeds] for k, v in scores.items()}
             if last:
-                samples = np.asarray(x)
+                samples = np.asarray(x)[: s.seeds]
             t3 = time.perf_counter()
             t_train += t2 - t1
             t_eval += t3 - t2
-            div = np.asarray(diverged_at)
-            logs = jax.device_get(logs)
+            div = np.asarray(diverged_at)[: s.seeds]
+            logs = {k: v[: s.seeds] for k, v in jax.device_get(logs).items()}
             for i in range(s.seeds):
                 ok = div[i] < 0
                 row: dict[str, float] = {"step": step, "seed": s.seed + i}
@@ -319,7 +347,8 @@ def train(
     finally:
         bar.close()
     timings.update(train_seconds=t_train, eval_seconds=t_eval)
-    div = np.asarray(diverged_at)
+    div = np.asarray(diverged_at)[: s.seeds]
+    states = jax.tree_util.tree_map(lambda x: x[: s.seeds], states)
     if scores is None:
         final = {k: np.full(s.seeds, np.nan) for k in METRICS}
     else:

@@ -176,6 +176,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path):
         ("budget.params=0", "budget.params=0 is not allowed: must be > 0"),
         ("bins.n=1", "bins.n=1 is not allowed: 0 or >= 2"),
         ("train.seeds=0", "train.seeds=0 is not allowed: must be > 0"),
+        ("train.devices=0", "train.devices=0 is not allowed: must be null"),
         ("train.snapshot_percent=101", "train.snapshot_percent=101.0 is not allowed"),
         ("model.lr=-1", "model.lr=-1.0 is not allowed: must be > 0"),
         ("target.weights=[0.5,0.2,0.2]", "weights must be non-negative and sum to 1"),

@@ -13,7 +13,7 @@ import pytest
 
 from genbench.config import ConfigError, build_run, validate
 from genbench.models import VAE
-from genbench.train import train
+from genbench.train import seed_layout, train
 
 from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
 
@@ -43,6 +43,30 @@ def test_seeds_are_independent_of_how_many_run_and_deterministic():
     c = train(one.family, one.target, one.encoding, one.settings, one.hidden)
     np.testing.assert_allclose(c.final["w1"][0], a.final["w1"][0], rtol=1e-5)
     assert a.final["kl"][0] != a.final["kl"][1]
+
+
+def test_seeds_split_across_devices_match_one_device_and_drop_the_padding():
+    assert len(jax.devices()) >= 2, "genbench exposes one XLA device per core"
+    assert seed_layout(3, None)[1] % seed_layout(3, None)[0] == 0
+    assert seed_layout(3, 1) == (1, 3)
+    assert seed_layout(1, None) == (1, 1)
+    fast = [o for o in FAST if not o.startswith("train.seeds")]
+    runs = {}
+    for devices in ("1", "2"):
+        spec = build_run(
+            compose_cfg("model=vae", *fast, "train.seeds=3", f"train.devices={devices}")
+        )
+        s = spec.settings
+        runs[devices] = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    one, two = runs["1"], runs["2"]
+    assert one.timings["devices"] == 1 and two.timings["devices"] == 2
+    # 3 seeds on 2 devices compute a 4th seed: it must not leak into the results.
+    assert two.samples.shape == one.samples.shape == (3, 2000, 1)
+    assert two.snapshot_hists.shape[1] == 3 and len(two.history) == 2 * 3
+    assert jax.tree_util.tree_leaves(two.states)[0].shape[0] == 3
+    assert two.diverged_step.shape == (3,)
+    # The same seeds, whatever device they ran on (up to float reassociation).
+    np.testing.assert_allclose(one.final["w1"], two.final["w1"], rtol=1e-4)
 
 
 class PoisonState(NamedTuple):
