@@ -109,7 +109,11 @@ class OneHotBins(AbstractEncoding):
         cols = []
         for axis, e in enumerate(self.edges):
             inner = jnp.asarray(e[1:-1], x.dtype)
-            cols.append(jnp.searchsorted(inner, x[:, axis], side="right"))
+            # compare_all: a few dozen edges; the default binary search is a loop
+            where = jnp.searchsorted(
+                inner, x[:, axis], side="right", method="compare_all"
+            )
+            cols.append(where)
         return jnp.stack(cols, axis=1)
 
     def encode(self, x):

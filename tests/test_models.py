@@ -158,6 +158,30 @@ def test_hash_uniforms_are_uniform_and_uncorrelated():
         rng.uniform(jr.key(0), (3,), "nope")
 
 
+@pytest.mark.parametrize("impl", ["hash", "threefry"])
+def test_hash_normals_and_gumbels_follow_their_distributions(impl):
+    from scipy import stats
+
+    z = np.asarray(rng.normal(jr.key(3), (200_000,), impl), float)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert np.isfinite(z).all() and np.abs(z).max() < 6.5
+    # the extreme draws stay finite (a closed interval would give +-inf)
+    ends = rng.open_unit(jnp.array([0, (1 << 24) - 1], jnp.uint32))
+    assert 0.0 < float(ends[0]) and float(ends[1]) < 1.0
+    assert np.isfinite(np.asarray(jax.lax.erf_inv(2 * ends - 1))).all()
+    assert np.isfinite(np.asarray(-jnp.log(-jnp.log(ends)))).all()
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 5e-3
+    g = np.asarray(rng.gumbel(jr.key(4), (200_000,), impl), float)
+    assert stats.kstest(g, "gumbel_r").pvalue > 1e-3
+    assert np.isfinite(g).all()
+    # the Gumbel-max trick over 5 categories reproduces their probabilities
+    p = np.array([0.05, 0.1, 0.15, 0.3, 0.4])
+    draws = rng.gumbel(jr.key(5), (100_000, 5), impl) + jnp.log(jnp.asarray(p))
+    freq = np.bincount(np.asarray(jnp.argmax(draws, axis=1)), minlength=5) / 100_000
+    np.testing.assert_allclose(freq, p, atol=5e-3)
+
+
 @pytest.mark.parametrize("family", [GAN(), VAE(), RBM()])
 def test_one_step_is_finite_and_changes_parameters(family):
     state = family.init(jr.key(0), 2, 8)

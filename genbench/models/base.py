@@ -111,6 +111,8 @@ class AbstractFamily(abc.ABC):
     n_steps: int = 1  # total training steps, for learning-rate schedules
     # Binned mode: (number of one-hot blocks, units per block); None: continuous.
     blocks: tuple[int, int] | None = None
+    # Random numbers of steps and samplers: "hash" (genbench/rng.py) or "threefry".
+    rng: str = "hash"
 
     @property
     def output_kind(self) -> str:

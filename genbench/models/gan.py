@@ -12,6 +12,7 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float
 
+from .. import rng
 from .base import AbstractFamily, OneHiddenMLP, make_optimizer
 
 __all__ = ["GAN", "GANNets", "GANState", "discriminator_loss", "generator_loss"]
@@ -62,7 +63,7 @@ class GAN(AbstractFamily):
     real_label: float = 0.9
     gumbel_tau: float = 1.0
 
-    def _fake(self, gen, z, key, straight_through: bool = True):
+    def _fake(self, gen, z, key, straight_through: bool = True, exact: bool = False):
         """Generator output in the form the discriminator sees real data.
 
         Continuous: the output itself. Binned: a straight-through Gumbel-softmax
@@ -73,11 +74,22 @@ class GAN(AbstractFamily):
         if self.blocks is None:
             return out
         n_blocks, units = self.blocks
-        logits = out.reshape(-1, n_blocks, units)
-        soft = jax.nn.softmax((logits + jr.gumbel(key, logits.shape)) / self.gumbel_tau)
-        hard = jax.nn.one_hot(jnp.argmax(soft, axis=-1), units, dtype=soft.dtype)
+        noisy = out.reshape(-1, n_blocks, units)
+        noisy = noisy + rng.gumbel(key, noisy.shape, self.rng)
+        # Gumbel-max: the argmax of the noisy logits is a draw from softmax(logits).
+        # Training marks it by comparison with the block's maximum: XLA's CPU argmax
+        # (a two-output reduction) costs several times more, and a tie (about one
+        # block in a million) only shows the discriminator one two-hot fake.
+        # Samples (`exact`) use argmax: exactly one unit per block, always.
+        if exact:
+            idx = jnp.argmax(noisy, axis=-1)
+            hard = jax.nn.one_hot(idx, units, dtype=out.dtype)
+        else:
+            top = noisy == jnp.max(noisy, axis=-1, keepdims=True)
+            hard = top.astype(out.dtype)
         if not straight_through:  # exact 0/1 values (hard + soft - soft may not be)
             return hard.reshape(out.shape)
+        soft = jax.nn.softmax(noisy / self.gumbel_tau)
         return (hard + soft - jax.lax.stop_gradient(soft)).reshape(out.shape)
 
     def _opt(self, lr: float | None) -> optax.GradientTransformation:
@@ -108,8 +120,9 @@ class GAN(AbstractFamily):
         kd, kg, kgd, kgg = jr.split(key, 4)
         n = batch.shape[0]
         gen, disc = state.nets.generator, state.nets.discriminator
-        z = jr.normal(kd, (n, self.latent_dim))
-        fake = jax.lax.stop_gradient(self._fake(gen, z, kgd))
+        z = rng.normal(kd, (n, self.latent_dim), self.rng)
+        # the discriminator's update needs only the values: exact one-hot draws
+        fake = jax.lax.stop_gradient(self._fake(gen, z, kgd, straight_through=False))
 
         def d_loss(d):
             return discriminator_loss(d(batch)[:, 0], d(fake)[:, 0], self.real_label)
@@ -118,7 +131,7 @@ class GAN(AbstractFamily):
         updates, opt_d = self._opt(self.lr_d).update(grads, state.opt_d, disc)
         disc = optax.apply_updates(disc, updates)
 
-        z = jr.normal(kg, (n, self.latent_dim))
+        z = rng.normal(kg, (n, self.latent_dim), self.rng)
 
         def g_loss(g):
             return generator_loss(disc(self._fake(g, z, kgg))[:, 0])
@@ -137,5 +150,6 @@ class GAN(AbstractFamily):
         """Continuous: standardised values. Binned: the one-hot Gumbel-max draws
         the discriminator judges in training (the generator's actual samples)."""
         kz, kg = jr.split(key)
-        z = jr.normal(kz, (n, self.latent_dim))
-        return self._fake(state.nets.generator, z, kg, straight_through=False)
+        z = rng.normal(kz, (n, self.latent_dim), self.rng)
+        gen = state.nets.generator
+        return self._fake(gen, z, kg, straight_through=False, exact=True)

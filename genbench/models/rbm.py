@@ -119,9 +119,9 @@ def free_energy(rbm: GaussianRBM, v: Float[Array, "n d"], sigma) -> Float[Array,
     return quad - jnp.sum(jax.nn.softplus(rbm.c + (v / sigma**2) @ rbm.w), axis=-1)
 
 
-def _visible_step(rbm, h, sigma, key):
+def _visible_step(rbm, h, sigma, key, rng_impl: str = "hash"):
     mean = rbm.b + h @ rbm.w.T
-    return mean + sigma * jr.normal(jr.fold_in(key, 1), mean.shape)
+    return mean + sigma * rng.normal(jr.fold_in(key, 1), mean.shape, rng_impl)
 
 
 def gibbs_step(
@@ -133,7 +133,7 @@ def gibbs_step(
 ) -> Float[Array, "n d"]:
     """One block-Gibbs sweep v -> h ~ p(h|v) -> v' ~ p(v|h)."""
     h = rng.bernoulli(key, hidden_probs(rbm, v, sigma), rng_impl)
-    return _visible_step(rbm, h, sigma, key)
+    return _visible_step(rbm, h, sigma, key, rng_impl)
 
 
 def free_energy_grad(
@@ -193,7 +193,6 @@ class RBM(AbstractFamily):
     eval_per_chain: int = 100
     eval_burn_in: int = 300
     eval_thin: int = 2
-    rng: str = "hash"
     visible: str = "softmax"  # binned mode: softmax (categorical) or bernoulli units
 
     @property
@@ -270,7 +269,8 @@ class RBM(AbstractFamily):
         if self.persistent_chains:
             neg = _chain(rbm, state.chains, sigma, k1, self.cd_k, self.rng)
         else:  # the first sweep starts from the data: reuse its hidden probabilities
-            neg = _visible_step(rbm, rng.bernoulli(k0, p_data, self.rng), sigma, k0)
+            h = rng.bernoulli(k0, p_data, self.rng)
+            neg = _visible_step(rbm, h, sigma, k0, self.rng)
             neg = _chain(rbm, neg, sigma, k1, self.cd_k - 1, self.rng)
         grads = cd_gradient(rbm, batch, p_data, neg, sigma)
         updates, opt = self._opt().update(grads, state.opt, rbm)

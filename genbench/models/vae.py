@@ -12,6 +12,7 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float
 
+from .. import rng
 from .base import AbstractFamily, OneHiddenMLP, make_optimizer
 
 __all__ = ["VAE", "VAENets", "VAEState", "gaussian_kl", "vae_loss"]
@@ -99,7 +100,7 @@ class VAE(AbstractFamily):
         return VAEState(nets, self._opt().init(nets))
 
     def step(self, state, batch, key):
-        eps = jr.normal(key, (batch.shape[0], self.latent_dim))
+        eps = rng.normal(key, (batch.shape[0], self.latent_dim), self.rng)
         grad_fn = jax.value_and_grad(vae_loss, has_aux=True)
         blocks = self.blocks if self.binned_loss == "categorical" else None
         (loss, (recon, kl)), grads = grad_fn(state.nets, batch, eps, self.beta, blocks)
@@ -108,4 +109,4 @@ class VAE(AbstractFamily):
         return VAEState(nets, opt), {"loss": loss, "recon": recon, "kl": kl}
 
     def sample(self, state, key, n):
-        return state.nets.decoder(jr.normal(key, (n, self.latent_dim)))
+        return state.nets.decoder(rng.normal(key, (n, self.latent_dim), self.rng))
