@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,9 +231,6 @@ def train(
     s = settings
     n_dev, n_pad = seed_layout(s.seeds, s.devices)
     sharding = seed_sharding(n_dev)
-    keys = jax.device_put(seed_keys(s.seed, n_pad), sharding)
-    split = jax.vmap(lambda k: jr.split(k, 3))(keys)
-    k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
     data_dim = encoding.model_dim
     evaluator = Evaluator(target, encoding, s.hist_bins)
     chunk_len = s.chunk_len
@@ -247,7 +245,15 @@ def train(
         diverged_at = jnp.where(active & ~finite, step, diverged_at)
         return state, diverged_at, logs
 
-    def chunk(states, diverged_at, start):
+    def setup():
+        """Per-seed keys and initial states, in one compiled program."""
+        split = jax.vmap(lambda k: jr.split(k, 3))(seed_keys(s.seed, n_pad))
+        k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
+        states = jax.vmap(lambda k: family.init(k, data_dim, hidden))(k_init)
+        diverged_at = jnp.full((n_pad,), -1, jnp.int32)
+        return states, diverged_at, k_train, k_eval
+
+    def chunk(states, diverged_at, k_train, start):
         def body(carry, i):
             states, div = carry
             states, div, logs = jax.vmap(one_step, in_axes=(0, 0, 0, None))(
@@ -265,7 +271,7 @@ def train(
         }
         return states, diverged_at, mean_logs
 
-    def evaluate(states, step, n):
+    def evaluate(states, k_eval, step, n):
         ref = evaluator.reference(n)
 
         def one(state, key):
@@ -279,18 +285,27 @@ def train(
         return scores, x, floor
 
     t0 = time.perf_counter()
-    init = jax.vmap(lambda k: family.init(k, data_dim, hidden))
-    states = jax.jit(init, out_shardings=sharding)(k_init)
-    diverged_at = jax.device_put(jnp.full((n_pad,), -1, jnp.int32), sharding)
+    states, diverged_at, k_train, k_eval = jax.jit(setup, out_shardings=sharding)()
     # No buffer donation: an interrupted run must still hold its last states.
     # Every output has a leading seed axis: pin it to the inputs' sharding so the
     # compiled chunk accepts its own outputs (an empty or scalar leaf may
     # otherwise come back laid out differently).
     chunk_jit = jax.jit(chunk, out_shardings=(sharding, sharding, sharding))
-    chunk_c = chunk_jit.lower(states, diverged_at, 0).compile()
-    eval_snap = jax.jit(evaluate, static_argnums=2)
-    eval_snap_c = eval_snap.lower(states, 0, s.snapshot_eval_samples).compile()
-    eval_final_c = eval_snap.lower(states, 0, s.eval_samples).compile()
+    chunk_c = chunk_jit.lower(states, diverged_at, k_train, 0).compile()
+    eval_jit = jax.jit(evaluate, static_argnums=3)
+
+    def compile_eval(n: int):
+        return eval_jit.lower(states, k_eval, 0, n).compile()
+
+    eval_snap_c = compile_eval(s.snapshot_eval_samples)
+    # The final evaluation's program (another sample count) compiles in the
+    # background while the first chunks train: XLA compiles without the GIL.
+    background = ThreadPoolExecutor(max_workers=1)
+    if s.eval_samples == s.snapshot_eval_samples:
+        eval_final = background.submit(lambda: eval_snap_c)
+    else:
+        eval_final = background.submit(compile_eval, s.eval_samples)
+    background.shutdown(wait=False)
     timings = {"compile_seconds": time.perf_counter() - t0, "devices": n_dev}
 
     history: list[dict[str, float]] = []
@@ -305,12 +320,20 @@ def train(
         for c in range(s.n_chunks):
             start = c * chunk_len
             t1 = time.perf_counter()
-            states, diverged_at, logs = chunk_c(states, diverged_at, start)
+            states, diverged_at, logs = chunk_c(states, diverged_at, k_train, start)
             jax.block_until_ready(states)
             t2 = time.perf_counter()
             step = min(s.steps, start + chunk_len)
             last = c == s.n_chunks - 1
-            scores, x, floor = (eval_final_c if last else eval_snap_c)(states, step)
+            if last:
+                t_wait = time.perf_counter()
+                program = eval_final.result()
+                # waiting for the background compile counts as compile time
+                timings["compile_seconds"] += time.perf_counter() - t_wait
+                t2 += time.perf_counter() - t_wait
+            else:
+                program = eval_snap_c
+            scores, x, floor = program(states, k_eval, step)
             scores, floor = jax.device_get((scores, floor))
             scores = {k: v[: s.seeds] for k, v in scores.items()}
             if last:
@@ -348,7 +371,8 @@ def train(
         bar.close()
     timings.update(train_seconds=t_train, eval_seconds=t_eval)
     div = np.asarray(diverged_at)[: s.seeds]
-    states = jax.tree_util.tree_map(lambda x: x[: s.seeds], states)
+    # On the host, as numpy: slicing device arrays compiles a program per shape.
+    states = jax.tree_util.tree_map(lambda x: x[: s.seeds], jax.device_get(states))
     if scores is None:
         final = {k: np.full(s.seeds, np.nan) for k in METRICS}
     else:
