@@ -887,7 +887,7 @@ def measure_scaling(
         guess = next(
             (
                 p.rate()["median"]
-                for (m, _, _), p in bench.points.items()
+                for (m, *_), p in bench.points.items()
                 if m == model and p.runs
             ),
             1000.0,
@@ -896,7 +896,9 @@ def measure_scaling(
             point = bench.measure(model, settings.budget, n_seeds, guess)
             guess = point.rate()["median"]
             seeds_rows.append(describe_point(point))
-        near = bench.points.get((model, settings.budget, settings.budget_seeds))
+        near = bench.points.get(
+            (model, settings.budget, settings.budget_seeds, None, 0)
+        )
         guess = near.rate()["median"] if near else guess
         for budget in sorted(settings.curve_budgets):
             point = bench.measure(model, budget, settings.budget_seeds, guess)
@@ -993,7 +995,9 @@ def plot_scaling(results: dict[str, Any], settings: BenchSettings, path: Path) -
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.grid(True, which="major", alpha=0.3)
         ax.set_ylabel("seed-steps / s (compile excluded)")
-        ax.legend(fontsize=8)
+    # below the panel: inside, it would hide the loops' markers at 8 seeds
+    ax_s.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax_b.legend(fontsize=8)
     ax_s.set_xlabel("seeds trained together (vmap)")
     ax_s.set_title(f"against seeds: budget {settings.budget}")
     ax_b.set_xlabel("parameter budget (total)")

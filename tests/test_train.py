@@ -69,6 +69,17 @@ def test_seeds_split_across_devices_match_one_device_and_drop_the_padding():
     np.testing.assert_allclose(one.final["w1"], two.final["w1"], rtol=1e-4)
 
 
+def test_final_evaluation_with_its_own_sample_count_uses_its_own_program():
+    # the final program compiles in the background while the chunks train
+    spec = build_run(compose_cfg("model=gan", *FAST, "train.eval_samples=3000"))
+    s = spec.settings
+    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    assert result.samples.shape == (s.seeds, 3000, 1)
+    assert s.snapshot_eval_samples == 2000 and len(result.snapshot_steps) == 2
+    assert np.all(np.isfinite(result.final["kl"]))
+    assert 0 < result.floor["kl"] < 0.05  # true samples, scored like the model's
+
+
 class PoisonState(NamedTuple):
     inner: Any
     poisoned: jax.Array  # this seed's losses turn NaN after step 30
