@@ -21,6 +21,9 @@ def test_failing_job_is_recorded_the_others_finish_and_resume_skips(tmp_path):
     sweep = tmp_path / "sweep"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2
+    # folders name what the job computes: no paths (jax_cache) or display keys
+    assert jobs[0].name.startswith("0_budget.params=10,model=gan,train.")
+    assert not any("jax_cache" in p.name or "progress" in p.name for p in jobs)
     bad = json.loads((jobs[0] / "metrics.json").read_text())
     good = json.loads((jobs[1] / "metrics.json").read_text())
     assert bad["status"] == "config_error" and "smallest feasible" in bad["error"]
