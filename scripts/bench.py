@@ -998,7 +998,11 @@ def plot_scaling(results: dict[str, Any], settings: BenchSettings, path: Path) -
     # below the panel: inside, it would hide the loops' markers at 8 seeds
     ax_s.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax_b.legend(fontsize=8)
-    ax_s.set_xlabel("seeds trained together (vmap)")
+    devices = max((r.get("devices", 1) for r in scaling["seeds"]), default=1)
+    ax_s.set_xlabel(
+        "seeds trained together (vmap"
+        + (f"; from 2 seeds on split across {devices} cores)" if devices > 1 else ")")
+    )
     ax_s.set_title(f"against seeds: budget {settings.budget}")
     ax_b.set_xlabel("parameter budget (total)")
     ax_b.set_title(f"against budget: {settings.budget_seeds} seed(s)")
