@@ -2,8 +2,8 @@
 
 JAX's default PRNG (threefry, 20 rounds per 64 bits, lowered as a rolled loop on
 CPU) dominates small models' steps: one 256 x 800 Bernoulli draw costs as much as
-the rest of an RBM step, and a 128 x 16 normal draw (a GAN's latent batch) about
-35 us, a third of a GAN step. Here each draw
+the rest of an RBM step, and the two 128 x 16 normal draws of a GAN step (its
+latent batches) about 35 us each, a third of the step. Here each draw
 is a counter-based hash instead: two rounds of the MurmurHash3 finaliser over the
 element's index, keyed by 64 bits taken from a JAX key. The key discipline is
 unchanged (every call takes its own key), streams of different keys are
@@ -43,7 +43,7 @@ def uniform(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Ar
     _check(impl)
     if impl == "threefry":
         return jr.uniform(key, shape)
-    return _hash24(key, shape, impl).astype(jnp.float32) * (1.0 / (1 << 24))
+    return _hash24(key, shape).astype(jnp.float32) * (1.0 / (1 << 24))
 
 
 def _check(impl: str) -> None:
@@ -51,9 +51,8 @@ def _check(impl: str) -> None:
         raise ValueError(f"model.rng={impl!r} is not allowed; use 'hash' or 'threefry'")
 
 
-def _hash24(key: PRNGKeyArray, shape: tuple[int, ...], impl: str) -> Array:
+def _hash24(key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
     """24 random bits per element, as uint32 in [0, 2^24)."""
-    _check(impl)
     seed = jr.bits(key, (2,), jnp.uint32)
     index = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
     x = _fmix32(_fmix32(index * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
@@ -68,8 +67,8 @@ def open_unit(bits24: Array) -> Array:
     return (x + 0.5) * (1.0 / (1 << 23))
 
 
-def _open_uniform(key: PRNGKeyArray, shape: tuple[int, ...], impl: str) -> Array:
-    return open_unit(_hash24(key, shape, impl))
+def _open_uniform(key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
+    return open_unit(_hash24(key, shape))
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Array:
@@ -77,7 +76,7 @@ def normal(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Arr
     _check(impl)
     if impl == "threefry":
         return jr.normal(key, shape)
-    u = _open_uniform(key, shape, impl)
+    u = _open_uniform(key, shape)
     return jnp.float32(math.sqrt(2.0)) * jax.lax.erf_inv(2.0 * u - 1.0)
 
 
@@ -86,7 +85,7 @@ def gumbel(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Arr
     _check(impl)
     if impl == "threefry":
         return jr.gumbel(key, shape)
-    return -jnp.log(-jnp.log(_open_uniform(key, shape, impl)))
+    return -jnp.log(-jnp.log(_open_uniform(key, shape)))
 
 
 def bernoulli(key: PRNGKeyArray, p: Float[Array, "..."], impl: str = "hash") -> Array:

@@ -231,6 +231,12 @@ def train(
     s = settings
     n_dev, n_pad = seed_layout(s.seeds, s.devices)
     sharding = seed_sharding(n_dev)
+
+    def real_seeds(tree):
+        """On the host, without the padding seeds (numpy: slicing device arrays
+        would compile a program per shape)."""
+        return jax.tree_util.tree_map(lambda v: v[: s.seeds], jax.device_get(tree))
+
     data_dim = encoding.model_dim
     evaluator = Evaluator(target, encoding, s.hist_bins)
     chunk_len = s.chunk_len
@@ -298,13 +304,10 @@ def train(
         return eval_jit.lower(states, k_eval, 0, n).compile()
 
     eval_snap_c = compile_eval(s.snapshot_eval_samples)
-    # The final evaluation's program (another sample count) compiles in the
-    # background while the first chunks train: XLA compiles without the GIL.
+    # The final evaluation's program (its own sample count) compiles in the
+    # background while the chunks train: XLA compiles without the GIL.
     background = ThreadPoolExecutor(max_workers=1)
-    if s.eval_samples == s.snapshot_eval_samples:
-        eval_final = background.submit(lambda: eval_snap_c)
-    else:
-        eval_final = background.submit(compile_eval, s.eval_samples)
+    eval_final = background.submit(compile_eval, s.eval_samples)
     background.shutdown(wait=False)
     timings = {"compile_seconds": time.perf_counter() - t0, "devices": n_dev}
 
@@ -334,15 +337,13 @@ def train(
             else:
                 program = eval_snap_c
             scores, x, floor = program(states, k_eval, step)
-            scores, floor = jax.device_get((scores, floor))
-            scores = {k: v[: s.seeds] for k, v in scores.items()}
+            scores, floor = real_seeds(scores), jax.device_get(floor)
             if last:
-                samples = np.asarray(x)[: s.seeds]
+                samples = real_seeds(x)
             t3 = time.perf_counter()
             t_train += t2 - t1
             t_eval += t3 - t2
-            div = np.asarray(diverged_at)[: s.seeds]
-            logs = {k: v[: s.seeds] for k, v in jax.device_get(logs).items()}
+            div, logs = real_seeds((diverged_at, logs))
             for i in range(s.seeds):
                 ok = div[i] < 0
                 row: dict[str, float] = {"step": step, "seed": s.seed + i}
@@ -370,9 +371,7 @@ def train(
     finally:
         bar.close()
     timings.update(train_seconds=t_train, eval_seconds=t_eval)
-    div = np.asarray(diverged_at)[: s.seeds]
-    # On the host, as numpy: slicing device arrays compiles a program per shape.
-    states = jax.tree_util.tree_map(lambda x: x[: s.seeds], jax.device_get(states))
+    div, states = real_seeds((diverged_at, states))
     if scores is None:
         final = {k: np.full(s.seeds, np.nan) for k in METRICS}
     else:

@@ -459,14 +459,7 @@ def run_original_once(
     inside the jitted step, as the trainer does: the original's host-side
     evaluation every 500 steps is left out, which favours this loop.
     """
-    family, target, encoding = spec.family, spec.target, spec.encoding
-    batch_size = spec.settings.batch_size
-
-    @eqx.filter_jit
-    def step(state: Any, key: jax.Array) -> Any:
-        k_batch, k_step = jr.split(key)
-        batch = encoding.encode(target.sample(k_batch, batch_size))
-        return family.step(state, batch, k_step)
+    step = eqx.filter_jit(make_reference_step(spec))  # its returned key is unused
 
     states, keys = init_reference(spec, n_seeds)
     if n_seeds == 1:
@@ -480,7 +473,7 @@ def run_original_once(
     def loop(state: Any, key: jax.Array, n_steps: int) -> Any:
         for _ in range(n_steps):
             key, sub = jr.split(key)
-            state, _ = step(state, sub)
+            state, _, _ = step(state, sub)
         return state, key
 
     state, key = seeds[0]
