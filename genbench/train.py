@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -204,6 +205,20 @@ def seed_keys(seed: int, n_seeds: int) -> jax.Array:
     return jax.vmap(lambda i: jr.fold_in(base, i))(jnp.arange(n_seeds))
 
 
+def compile_with(lowered: jax.stages.Lowered, options: dict[str, str]):
+    """`lowered.compile(options)`, or without them if this XLA does not know one
+    (they tune speed only; a newer or other backend may have renamed them)."""
+    if options:
+        try:
+            return lowered.compile(compiler_options=options)
+        except jax.errors.JaxRuntimeError as err:
+            if "No such compile option" not in str(err):
+                raise
+            message = f"compiling without the XLA options {options}: {err}"
+            warnings.warn(message, stacklevel=2)
+    return lowered.compile()
+
+
 def _all_finite(tree) -> jax.Array:
     leaves = [
         x
@@ -297,11 +312,12 @@ def train(
     # compiled chunk accepts its own outputs (an empty or scalar leaf may
     # otherwise come back laid out differently).
     chunk_jit = jax.jit(chunk, out_shardings=(sharding, sharding, sharding))
-    chunk_c = chunk_jit.lower(states, diverged_at, k_train, 0).compile()
+    options = family.compiler_options
+    chunk_c = compile_with(chunk_jit.lower(states, diverged_at, k_train, 0), options)
     eval_jit = jax.jit(evaluate, static_argnums=3)
 
     def compile_eval(n: int):
-        return eval_jit.lower(states, k_eval, 0, n).compile()
+        return compile_with(eval_jit.lower(states, k_eval, 0, n), options)
 
     eval_snap_c = compile_eval(s.snapshot_eval_samples)
     # The final evaluation's program (its own sample count) compiles in the

@@ -423,7 +423,8 @@ def run_reference_once(
     built with weak-typed `log_sigma` does), and is otherwise one step.
     """
     step = make_reference_step(spec)
-    step = jax.jit(jax.vmap(step) if n_seeds > 1 else step)
+    options = spec.family.compiler_options  # XLA options, as the trainer's
+    step = jax.jit(jax.vmap(step) if n_seeds > 1 else step, compiler_options=options)
     state, key = init_reference(spec, n_seeds)
     jax.block_until_ready((state, key))
     t0 = time.perf_counter()
@@ -457,9 +458,13 @@ def run_original_once(
     the key outside the jitted function (`key, sub = jr.split(key)`) and calls
     `eqx.filter_jit(step)` on the model and optimiser state. The batch is drawn
     inside the jitted step, as the trainer does: the original's host-side
-    evaluation every 500 steps is left out, which favours this loop.
+    evaluation every 500 steps is left out, which favours this loop. The step
+    compiles with the family's XLA `compiler_options`, as the trainer's chunk
+    does (the original used XLA's defaults), which favours it too.
     """
-    step = eqx.filter_jit(make_reference_step(spec))  # its returned key is unused
+    # its returned key is unused; XLA options as the trainer's (not the original's)
+    options = spec.family.compiler_options
+    step = eqx.filter_jit(make_reference_step(spec), compiler_options=options)
 
     states, keys = init_reference(spec, n_seeds)
     if n_seeds == 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 from genbench.config import ConfigError, build_run, validate
-from genbench.models import VAE
-from genbench.train import seed_layout, train
+from genbench.models import RBM, VAE
+from genbench.train import compile_with, seed_layout, train
 
 from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
 
@@ -78,6 +79,19 @@ def test_final_evaluation_with_its_own_sample_count_uses_its_own_program():
     assert s.snapshot_eval_samples == 2000 and len(result.snapshot_steps) == 2
     assert np.all(np.isfinite(result.final["kl"]))
     assert 0 < result.floor["kl"] < 0.05  # true samples, scored like the model's
+
+
+def test_family_compiler_options_are_known_to_this_xla_and_unknown_ones_fall_back():
+    lowered = jax.jit(lambda x: jnp.exp(-x) * 2).lower(jnp.ones(40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a renamed option would warn here
+        tuned = compile_with(lowered, RBM().compiler_options)
+    assert RBM().compiler_options and VAE().compiler_options == {}
+    with pytest.warns(UserWarning, match="xla_cpu_no_such_option"):
+        plain = compile_with(lowered, {"xla_cpu_no_such_option": "1"})
+    x = jnp.linspace(0, 3, 40)
+    np.testing.assert_allclose(tuned(x), 2 * np.exp(-np.asarray(x)), rtol=1e-6)
+    np.testing.assert_allclose(plain(x), tuned(x), rtol=1e-6)
 
 
 class PoisonState(NamedTuple):

@@ -9,6 +9,7 @@ are pure: state in, state out.
 - `init(key, data_dim, hidden)` networks plus optimiser state (a NamedTuple)
 - `step(state, batch, key)` one training update; returns `(state, logs)`
 - `sample(state, key, n)` `n` samples in model space
+- `compiler_options` XLA options for the trainer's programs of this family
 """
 
 from __future__ import annotations
@@ -139,3 +140,10 @@ class AbstractFamily(abc.ABC):
     def params(self, state: Any) -> eqx.Module:
         """The networks inside a training state (what gets saved)."""
         return state.nets
+
+    @property
+    def compiler_options(self) -> dict[str, str]:
+        """XLA options the trainer compiles this family's training and evaluation
+        programs with (`jax.stages.Lowered.compile`); none by default. They change
+        speed only, never results beyond float rounding."""
+        return {}

@@ -143,19 +143,23 @@ def free_energy_grad(
 
     With a = c + (v/s^2) W:  dF/db = -(v-b)/s^2,  dF/dc = -p,  dF/dW = -(v/s^2)^T p,
     dF/dlog s = -(v-b)^2/s^2 + 2 v (W p)/s^2  (zero where log s is clipped).
+    The batch mean of the last term, (2/n) sum_i v_i (W p_i) / s^2, is
+    (2/n) sum_j W_j (v/s^2)^T p_j: it reuses dF/dW's product instead of a pass
+    over the (batch x hidden) probabilities of its own.
     """
     n = v.shape[0]
     s2 = sigma**2
     vs = v / s2
-    gw = -(vs.T @ p) / n
+    vtp = vs.T @ p
+    gw = -vtp / n
     gb = -jnp.mean((v - rbm.b) / s2, axis=0)
     gc = -jnp.mean(p, axis=0)
     if rbm.log_sigma is None:
         gs = None
     else:
         inside = (rbm.log_sigma > LOG_SIGMA_MIN) & (rbm.log_sigma < LOG_SIGMA_MAX)
-        g = -((v - rbm.b) ** 2) / s2 + 2 * vs * (p @ rbm.w.T)
-        gs = jnp.where(inside, jnp.mean(g, axis=0), 0.0)
+        g = -jnp.mean((v - rbm.b) ** 2, axis=0) / s2 + 2 * jnp.sum(rbm.w * vtp, 1) / n
+        gs = jnp.where(inside, g, 0.0)
     return GaussianRBM(w=gw, b=gb, c=gc, log_sigma=gs)
 
 
@@ -198,6 +202,17 @@ class RBM(AbstractFamily):
     @property
     def output_kind(self) -> str:
         return "values" if self.blocks is None else "states"
+
+    @property
+    def compiler_options(self) -> dict[str, str]:
+        """512-bit vectors where the CPU has them. The RBM's step and Gibbs chains
+        are elementwise work over (batch x hidden) activations (two logistic
+        functions and a Bernoulli draw per unit), and XLA's default preference for
+        256-bit vectors leaves half of an AVX-512 unit idle: 1.2-1.35x faster on
+        this project's 2-core AMD EPYC (scripts/bench.py). The GAN and VAE, with
+        narrow layers, ran about 5 % slower with it. CPUs without 512-bit vectors
+        ignore the preference."""
+        return {"xla_cpu_prefer_vector_width": "512"}
 
     def _gibbs(self, rbm, v, sigma, key, n_steps: int):
         """`n_steps` sweeps of the chain of this mode (continuous or binned)."""
