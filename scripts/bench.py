@@ -313,9 +313,8 @@ def list_rbm_matmuls(rbm: RBM, batch: int, dim: int, hidden: int) -> list[Matmul
         chain = rbm.cd_k * sweep
     else:  # the first sweep reuses p(h|data): only its visible half is new
         chain = [Matmul(b, h, dim)] + (rbm.cd_k - 1) * sweep
-    grad = [Matmul(dim, b, h), Matmul(m, dim, h), Matmul(dim, m, h)]  # v^T p, p(h|neg)
-    if rbm.learn_sigma:
-        grad += [Matmul(b, h, dim), Matmul(m, h, dim)]  # p W^T in dF/dlog s
+    # v^T p(h|data), p(h|neg), v^T p(h|neg); dF/dlog s reuses the v^T p products
+    grad = [Matmul(dim, b, h), Matmul(m, dim, h), Matmul(dim, m, h)]
     recon = [Matmul(b, h, dim)]  # the logged reconstruction error
     return [Matmul(b, dim, h)] + chain + grad + recon  # p(h|data) first
 
