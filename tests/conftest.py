@@ -8,10 +8,14 @@ import os
 # time, which dominates these tiny runs. Set before JAX is imported; subprocesses
 # of the CLI tests inherit it.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+import atexit
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import jax
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -28,6 +32,18 @@ BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
 
 register_configs()
 
+# One persistent compilation cache for the whole session: many tests compile the
+# same programs (the same config trained twice, in-process and by the CLI, by
+# several sweep jobs). The first process to import this creates it; pytest-xdist
+# workers and CLI subprocesses inherit it through the environment. Results do not
+# depend on it (a cached program is the same program).
+if "GENBENCH_TEST_JAX_CACHE" not in os.environ:
+    os.environ["GENBENCH_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="genbench-jax-")
+    atexit.register(shutil.rmtree, os.environ["GENBENCH_TEST_JAX_CACHE"], True)
+JAX_CACHE = os.environ["GENBENCH_TEST_JAX_CACHE"]
+jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 # Tiny but complete runs: every code path, a few seconds each.
 FAST = [
     "train.steps=200",
@@ -36,7 +52,7 @@ FAST = [
     "train.eval_samples=2000",
     "train.snapshot_eval_samples=2000",
     "train.progress=false",
-    "jax_cache=null",
+    f"jax_cache={JAX_CACHE}",
 ]
 
 
