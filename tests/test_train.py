@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from genbench.config import ConfigError, build_run, validate
-from genbench.models import RBM, VAE
+from genbench.models import GAN, RBM, VAE
 from genbench.train import compile_with, seed_layout, train
 
 from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
@@ -86,7 +86,9 @@ def test_family_compiler_options_are_known_to_this_xla_and_unknown_ones_fall_bac
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a renamed option would warn here
         tuned = compile_with(lowered, RBM().compiler_options)
-    assert RBM().compiler_options and VAE().compiler_options == {}
+        compile_with(lowered, GAN().compiler_options)
+    assert RBM().compiler_options and GAN().compiler_options
+    assert VAE().compiler_options == {}
     with pytest.warns(UserWarning, match="xla_cpu_no_such_option"):
         plain = compile_with(lowered, {"xla_cpu_no_such_option": "1"})
     x = jnp.linspace(0, 3, 40)

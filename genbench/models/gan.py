@@ -146,6 +146,15 @@ class GAN(AbstractFamily):
     def output_kind(self) -> str:
         return "values" if self.blocks is None else "states"
 
+    @property
+    def compiler_options(self) -> dict[str, str]:
+        """No YNNPACK fusions: XLA hands small reductions (the bias gradients over
+        the batch, the softmax backward over a block's units) to YNNPACK, which is
+        slow at these shapes; XLA's own loops are faster. Measured with 8 seeds:
+        binned 1.25x, continuous 1.05x (the VAE ran 1.4x slower without them, the
+        RBM the same)."""
+        return {"xla_cpu_experimental_ynn_fusion_type": ""}
+
     def sample(self, state, key, n):
         """Continuous: standardised values. Binned: the one-hot Gumbel-max draws
         the discriminator judges in training (the generator's actual samples)."""
