@@ -42,7 +42,7 @@ def main(cfg: DictConfig) -> float | None:
         _MULTIRUN.append(True)
     for noisy in ("jax._src.xla_bridge", "matplotlib", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _compilation_cache(cfg.get("jax_cache"))
+    compilation_cache(cfg.get("jax_cache"))
     from .config import build_run
 
     if multirun and _is_complete(out, cfg):
@@ -274,8 +274,9 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _compilation_cache(path: str | None) -> None:
-    """Persist compiled programs across runs (a sweep compiles each shape once)."""
+def compilation_cache(path: str | None) -> None:
+    """Persist compiled programs across runs (a sweep compiles each shape once);
+    `None` leaves JAX's setting alone."""
     if not path:
         return
     import jax

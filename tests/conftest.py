@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import jax
 import pytest
 from hydra import compose, initialize_config_dir
 
 from genbench.config import register_configs
+from genbench.run import compilation_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -41,8 +41,7 @@ if "GENBENCH_TEST_JAX_CACHE" not in os.environ:
     os.environ["GENBENCH_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="genbench-jax-")
     atexit.register(shutil.rmtree, os.environ["GENBENCH_TEST_JAX_CACHE"], True)
 JAX_CACHE = os.environ["GENBENCH_TEST_JAX_CACHE"]
-jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+compilation_cache(JAX_CACHE)  # the same settings as a run's `jax_cache`
 
 # Tiny but complete runs: every code path, a few seconds each.
 FAST = [

@@ -96,6 +96,29 @@ def test_family_compiler_options_are_known_to_this_xla_and_unknown_ones_fall_bac
     np.testing.assert_allclose(plain(x), tuned(x), rtol=1e-6)
 
 
+def test_the_gan_option_leaves_small_reductions_to_xla_itself():
+    lowered = jax.jit(lambda x: jnp.sum(x, 1)).lower(jnp.ones((4, 128, 27)))
+    assert "ynn" in lowered.compile().as_text()  # XLA's default: YNNPACK
+    assert "ynn" not in compile_with(lowered, GAN().compiler_options).as_text()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnknownOptionVAE(VAE):
+    @property
+    def compiler_options(self):
+        return {"xla_cpu_no_such_option": "1"}
+
+
+def test_the_trainer_compiles_with_the_family_options():
+    spec = build_run(compose_cfg("model=vae", *FAST, "train.seeds=1"))
+    family = UnknownOptionVAE(
+        **{f.name: getattr(spec.family, f.name) for f in dataclasses.fields(VAE)}
+    )
+    with pytest.warns(UserWarning, match="xla_cpu_no_such_option"):
+        result = train(family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    assert np.all(np.isfinite(result.final["kl"]))
+
+
 class PoisonState(NamedTuple):
     inner: Any
     poisoned: jax.Array  # this seed's losses turn NaN after step 30
