@@ -29,6 +29,7 @@ register_configs()
 _FAILED: list[str] = []  # jobs of this process that failed (for the exit code)
 _SKIPPED: list[str] = []  # sweep jobs skipped because they were already complete
 _MULTIRUN: list[bool] = []  # set when a job of a multirun ran in this process
+_STOP: list[bool] = []  # set by the first SIGINT/SIGTERM (see _stop_on_signal)
 USER_ERRORS = (ValueError, NotImplementedError)
 
 
@@ -45,6 +46,10 @@ def main(cfg: DictConfig) -> float | None:
     compilation_cache(cfg.get("jax_cache"))
     from .config import build_run
 
+    if _STOP:  # Ctrl-C during an earlier job of this sweep: run nothing more
+        print(f"genbench: not run (interrupted): {job}", file=sys.stderr)
+        _FAILED.append(f"interrupted before it started: {job}")
+        return None
     if multirun and _is_complete(out, cfg):
         print(f"genbench: skipped (complete, same config): {out}", file=sys.stderr)
         _SKIPPED.append(job)
@@ -123,14 +128,22 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
     try:
-        with _sigterm_as_interrupt():
-            result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
-    except KeyboardInterrupt:  # before training started: nothing to save
+        result = train(
+            spec.family,
+            spec.target,
+            spec.encoding,
+            s,
+            spec.hidden,
+            should_stop=lambda: bool(_STOP),
+        )
+    except KeyboardInterrupt:  # before training started
+        result = None
+    if result is None or not result.snapshot_steps:
         print(
-            "genbench: interrupted before the first step; nothing written",
+            "genbench: interrupted before the first snapshot; nothing written",
             file=sys.stderr,
         )
-        _FAILED.append("interrupted before the first step")
+        _FAILED.append("interrupted before the first snapshot")
         return None
     metrics = {
         k: artifacts.seed_stats(v, result.floor.get(k)) for k, v in result.final.items()
@@ -257,21 +270,39 @@ def _decode_label(spec) -> str | None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Treat SIGTERM like Ctrl-C during training, so that both save what is done."""
+def _stop_on_signal():
+    """Ctrl-C (SIGINT) or SIGTERM asks the run to stop at its next snapshot.
+
+    The first signal only sets `_STOP`: training ends after the chunk it is in,
+    the completed snapshots are saved as usual and a sweep starts no further job.
+    A second signal raises KeyboardInterrupt at once (files are written
+    atomically, so nothing is left half-written). A flag, not an exception, so
+    that the stop never lands inside library code (JAX dispatch, a finaliser
+    that would swallow it, a lock held by the background compile).
+    """
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        if _STOP:
+            raise KeyboardInterrupt
+        _STOP.append(True)
+        # os.write: the main thread may be inside a buffered write to stderr
+        os.write(
+            2,
+            b"\ngenbench: stopping after the current snapshot and saving it; "
+            b"interrupt again to stop at once\n",
+        )
 
+    signals = (signal.SIGINT, signal.SIGTERM)
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = [signal.signal(sig, handler) for sig in signals]
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, prev in zip(signals, previous, strict=True):
+            signal.signal(sig, prev)
 
 
 def compilation_cache(path: str | None) -> None:
@@ -379,7 +410,12 @@ def cli() -> int:
     Exit codes: 0 all good (some seeds may have diverged), 1 a job failed (bad
     configuration, every seed diverged), 130 interrupted (SIGINT/SIGTERM).
     """
-    main()
+    try:
+        with _stop_on_signal():
+            main()
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+        print("genbench: interrupted", file=sys.stderr)
+        return 130
     if _SKIPPED:
         print(
             f"genbench: {len(_SKIPPED)} job(s) skipped: already complete with "
@@ -387,6 +423,13 @@ def cli() -> int:
             file=sys.stderr,
         )
     if any(f.startswith("interrupted") for f in _FAILED):
+        if _MULTIRUN:
+            print(
+                "genbench: sweep interrupted; re-run the same command with "
+                "hydra.sweep.dir=<this sweep's folder> to finish it (complete "
+                "jobs are skipped)",
+                file=sys.stderr,
+            )
         return 130
     from .report import SWEEP_FAILURES
 

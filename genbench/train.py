@@ -239,8 +239,14 @@ def train(
     settings: TrainSettings,
     hidden: int,
     on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train `settings.seeds` replicates of `family` on `target` and evaluate them."""
+    """Train `settings.seeds` replicates of `family` on `target` and evaluate them.
+
+    `should_stop` is asked before each chunk; when it returns True (or on
+    KeyboardInterrupt) training ends with `interrupted` set and the result holds
+    the completed snapshots.
+    """
     from tqdm.auto import tqdm
 
     s = settings
@@ -337,6 +343,9 @@ def train(
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
         for c in range(s.n_chunks):
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
             start = c * chunk_len
             t1 = time.perf_counter()
             states, diverged_at, logs = chunk_c(states, diverged_at, k_train, start)

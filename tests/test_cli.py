@@ -125,8 +125,9 @@ def test_interruption_saves_completed_snapshots_and_exits_nonzero(tmp_path, sig)
         "hydra.run.dir=run",
     )
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
+    assert b"stopping after the current snapshot" in err
     run = tmp_path / "run"
     m = json.loads((run / "metrics.json").read_text())
     assert m["status"] == "interrupted" and 0 < m["steps_done"] < 2_000_000
@@ -136,6 +137,48 @@ def test_interruption_saves_completed_snapshots_and_exits_nonzero(tmp_path, sig)
     assert m["metrics"]["kl"]["mean"] is not None
     assert not list(run.rglob("*.tmp")) and not (run / "samples.npz").exists()
     assert b"INTERRUPTED" in out
+
+
+def test_interrupting_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
+    proc = _start_and_wait_for_progress(
+        tmp_path,
+        "-m",
+        "model=vae",
+        "train.seed=0,7",
+        "train.steps=2000000",
+        "train.snapshot_percent=0.01",
+        "train.snapshot_eval_samples=500",
+        "jax_cache=null",
+        "hydra.sweep.dir=sweep",
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode(errors="replace")
+    (first,) = (tmp_path / "sweep").glob("0_*/metrics.json")
+    m = json.loads(first.read_text())
+    assert m["status"] == "interrupted" and m["steps_done"] > 0
+    assert not list((tmp_path / "sweep").glob("1_*/metrics.json"))
+    assert b"not run (interrupted)" in err and b"train.seed=7" in err
+
+
+def test_second_signal_stops_at_once_first_only_asks(monkeypatch):
+    import os
+
+    from genbench import run
+
+    monkeypatch.setattr(run, "_STOP", [])
+    monkeypatch.setattr(os, "write", lambda fd, data: len(data))
+    with run._stop_on_signal():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between bytecodes, soon after
+            if run._STOP:
+                break
+        assert run._STOP == [True]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_full_traceback_on_request(tmp_path):
