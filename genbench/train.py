@@ -1,9 +1,12 @@
 """The compiled training loop: `lax.scan` over snapshot chunks, seeds under `vmap`.
 
 One call of the compiled chunk runs `chunk_len` steps for every seed with no host
-round trip. Between chunks, Python evaluates (also compiled), logs the history and
-moves the progress bar. A seed whose losses or parameters stop being finite is
-frozen at its last finite state and marked diverged at that step; the others go on.
+round trip, in blocks of at most `BLOCK_MAX` steps whose batches and keys are drawn
+at once before the block's steps run. Between chunks, Python evaluates (also
+compiled), logs the history and moves the progress bar. A seed whose losses or
+parameters stop being finite is marked diverged at that step and frozen at its
+state from the start of that block (finite, at most `BLOCK_MAX` steps older); the
+others go on.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ METRICS = (
     "invalid",  # share of samples with no valid value or category
 )
 MODE_SHARE = 0.25  # a mode is covered when it holds >= 25 % of its true weight
+# Steps per block of drawn data: long enough that the random-number programs run
+# vectorised (one per block instead of a handful of tiny ones per step), short
+# enough that a block's batches stay small (block x seeds x batch x dim).
+BLOCK_MIN, BLOCK_MAX = 25, 64
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,21 @@ class TrainSettings:
     @property
     def n_chunks(self) -> int:
         return math.ceil(self.steps / self.chunk_len)
+
+    @property
+    def block_layout(self) -> tuple[int, int]:
+        """`(blocks, steps per block)` of a chunk: the data (and keys) of a block's
+        steps are drawn at once, vectorised, before its steps run (see `train`).
+        Blocks cover the chunk exactly when some length in [BLOCK_MIN, BLOCK_MAX]
+        divides it; otherwise the last block runs a few masked steps."""
+        n = self.chunk_len
+        if n <= BLOCK_MAX:
+            return 1, n
+        for length in range(BLOCK_MAX, BLOCK_MIN - 1, -1):
+            if n % length == 0:
+                return n // length, length
+        blocks = math.ceil(n / BLOCK_MAX)
+        return blocks, math.ceil(n / blocks)
 
 
 @dataclass
@@ -262,15 +284,20 @@ def train(
     evaluator = Evaluator(target, encoding, s.hist_bins)
     chunk_len = s.chunk_len
 
-    def one_step(state, diverged_at, key, step):
+    def draw(key, step):
+        """One seed's batch and step key at `step` (the same whichever block or
+        chunk layout draws it)."""
         kb, ks = jr.split(jr.fold_in(key, step))
-        batch = encoding.encode(target.sample(kb, s.batch_size))
-        new, logs = family.step(state, batch, ks)
-        finite = _all_finite(logs) & _all_finite(family.params(new))
-        active = (diverged_at < 0) & (step < s.steps)
-        state = _select(active & finite, new, state)
-        diverged_at = jnp.where(active & ~finite, step, diverged_at)
-        return state, diverged_at, logs
+        return encoding.encode(target.sample(kb, s.batch_size)), ks
+
+    def one_step(state, batch, key, step, end):
+        """One seed's step; `ok` is false where it made logs or parameters that
+        are not finite (steps from `end` change nothing and are always ok)."""
+        new, logs = family.step(state, batch, key)
+        ok = _all_finite(logs) & _all_finite(family.params(new))
+        if may_pad:  # a cheap select: its predicate is only a step count
+            new = _select(step < end, new, state)
+        return new, ok | (step >= end), logs
 
     def setup():
         """Per-seed keys and initial states, in one compiled program."""
@@ -280,19 +307,44 @@ def train(
         diverged_at = jnp.full((n_pad,), -1, jnp.int32)
         return states, diverged_at, k_train, k_eval
 
+    n_blocks, block_len = s.block_layout
+    # Steps past a chunk's end or past `s.steps` exist only when blocks overrun.
+    may_pad = s.n_chunks * n_blocks * block_len > s.steps
+
     def chunk(states, diverged_at, k_train, start):
-        def body(carry, i):
+        end = jnp.minimum(s.steps, start + chunk_len)  # steps from `end` are masked
+        step_seeds = jax.vmap(one_step, in_axes=(0, 0, 0, None, None))
+
+        def body(states, xs):
+            batch, keys, step = xs
+            states, ok, logs = step_seeds(states, batch, keys, step, end)
+            return states, (ok, logs)
+
+        def block(carry, b):
             states, div = carry
-            states, div, logs = jax.vmap(one_step, in_axes=(0, 0, 0, None))(
-                states, div, k_train, start + i
-            )
+            # Every step's batch and key of the block at once: random-number
+            # programs vectorised over (steps, seeds) instead of per step.
+            steps = start + b * block_len + jnp.arange(block_len)
+            per_step = jax.vmap(lambda t: jax.vmap(lambda k: draw(k, t))(k_train))
+            batches, keys = per_step(steps)
+            new, (ok, logs) = jax.lax.scan(body, states, (batches, keys, steps))
+            # Divergence is settled once per block, not per step (a per-step
+            # select over every parameter and optimiser array, whose finiteness
+            # test XLA recomputes for each element, cost 1-3 % of a step): a
+            # seed that failed in the block is marked at its first failing step
+            # and kept at its state from the block's start, the last one checked.
+            failed = ~ok  # (steps, seeds)
+            newly = (div < 0) & jnp.any(failed, axis=0)
+            div = jnp.where(newly, steps[jnp.argmax(failed, axis=0)], div)
+            states = jax.vmap(_select)(div < 0, new, states)
             return (states, div), logs
 
         (states, diverged_at), logs = jax.lax.scan(
-            body, (states, diverged_at), jnp.arange(chunk_len)
+            block, (states, diverged_at), jnp.arange(n_blocks)
         )
+        logs = jax.tree_util.tree_map(lambda v: v.reshape(-1, *v.shape[2:]), logs)
         n_real = jnp.clip(s.steps - start, 1, chunk_len)
-        mask = (jnp.arange(chunk_len) < n_real)[:, None]
+        mask = (jnp.arange(n_blocks * block_len) < n_real)[:, None]
         mean_logs = {
             k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()
         }

@@ -14,7 +14,7 @@ import pytest
 
 from genbench.config import ConfigError, build_run, validate
 from genbench.models import GAN, RBM, VAE
-from genbench.train import compile_with, seed_layout, train
+from genbench.train import TrainSettings, compile_with, seed_layout, train
 
 from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
 
@@ -68,6 +68,51 @@ def test_seeds_split_across_devices_match_one_device_and_drop_the_padding():
     assert two.diverged_step.shape == (3,)
     # The same seeds, whatever device they ran on (up to float reassociation).
     np.testing.assert_allclose(one.final["w1"], two.final["w1"], rtol=1e-4)
+
+
+def test_block_layout_covers_each_chunk_with_few_masked_steps():
+    def layout(steps, percent):
+        return TrainSettings(steps=steps, snapshot_percent=percent).block_layout
+
+    assert layout(20000, 5) == (20, 50)  # chunks of 1000: 20 blocks, none masked
+    assert layout(200, 50) == (2, 50)
+    assert layout(100, 40) == (1, 40)  # a chunk that fits in one block
+    assert layout(67, 100) == (2, 34)  # 67 is prime: one masked step
+    for steps in range(1, 400, 7):
+        for percent in (3, 10, 50, 100):
+            s = TrainSettings(steps=steps, snapshot_percent=percent)
+            blocks, length = s.block_layout
+            assert 0 <= blocks * length - s.chunk_len < blocks
+            assert length <= 64
+
+
+def _final_params(steps: int, percent: int):
+    fast = [o for o in FAST if not o.startswith(("train.steps", "train.snapshot"))]
+    spec = build_run(
+        compose_cfg(
+            "model=vae",
+            *fast,
+            f"train.steps={steps}",
+            f"train.snapshot_percent={percent}",
+        )
+    )
+    s = spec.settings
+    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    assert np.all(result.diverged_step == -1)
+    return jax.tree_util.tree_leaves(spec.family.params(result.states))
+
+
+def test_steps_and_batches_do_not_depend_on_the_chunk_and_block_layout():
+    """67 steps as 2 blocks of 34 (one masked step) and as 4 chunks of 17 (the
+    last chunk masking one step) train the same 67 steps on the same batches;
+    a 68th step changes the parameters, so a masked step that ran would show."""
+    one_chunk = _final_params(67, 100)
+    four_chunks = _final_params(67, 25)
+    one_more = _final_params(68, 100)
+    for a, b in zip(one_chunk, four_chunks, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    pairs = zip(one_chunk, one_more, strict=True)
+    assert any(not np.allclose(a, c, rtol=1e-4) for a, c in pairs)
 
 
 def test_final_evaluation_with_its_own_sample_count_uses_its_own_program():
