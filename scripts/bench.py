@@ -1231,6 +1231,7 @@ def save_results(results: dict[str, Any], settings: BenchSettings) -> None:
 def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     """Every requested section, in order, saving as it goes."""
     register_configs()
+    settings.out.mkdir(parents=True, exist_ok=True)  # a section may write first
     t_start = time.perf_counter()
     results: dict[str, Any] = {
         "environment": describe_environment(),
