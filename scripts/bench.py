@@ -313,9 +313,13 @@ def list_rbm_matmuls(rbm: RBM, batch: int, dim: int, hidden: int) -> list[Matmul
         chain = rbm.cd_k * sweep
     else:  # the first sweep reuses p(h|data): only its visible half is new
         chain = [Matmul(b, h, dim)] + (rbm.cd_k - 1) * sweep
-    # v^T p(h|data), p(h|neg), v^T p(h|neg); dF/dlog s reuses the v^T p products
-    grad = [Matmul(dim, b, h), Matmul(m, dim, h), Matmul(dim, m, h)]
-    recon = [Matmul(b, h, dim)]  # the logged reconstruction error
+    # v^T p(h|data), 1^T p(h|data) (its batch sum), p(h|neg), v^T p(h|neg),
+    # 1^T p(h|neg); dF/dlog s reuses the v^T p products
+    grad = [Matmul(dim, b, h), Matmul(1, b, h)]
+    grad += [Matmul(m, dim, h), Matmul(dim, m, h), Matmul(1, m, h)]
+    # the logged reconstruction error: free in CD (the first sweep's visible
+    # mean), one product with p(h|data) in PCD
+    recon = [Matmul(b, h, dim)] if rbm.persistent_chains else []
     return [Matmul(b, dim, h)] + chain + grad + recon  # p(h|data) first
 
 
