@@ -292,7 +292,13 @@ def _stop_on_signal():
             b"interrupt again to stop at once\n",
         )
 
-    signals = (signal.SIGINT, signal.SIGTERM)
+    # A signal ignored on entry stays ignored, as in any Unix program: a shell
+    # starts background jobs of a script with SIGINT ignored.
+    signals = [
+        sig
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    ]
     try:
         previous = [signal.signal(sig, handler) for sig in signals]
     except ValueError:  # not the main thread: leave signals alone

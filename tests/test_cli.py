@@ -95,13 +95,20 @@ def _start_and_wait_for_progress(tmp_path, *args):
     import sys
     import time
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genbench.run", *args],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
-    )
+    # The child must receive SIGINT as from a terminal. An ignored SIGINT is
+    # inherited and kept (a shell runs a script's background jobs, such as this
+    # suite, with SIGINT ignored); a handled one is reset to the default at exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genbench.run", *args],
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     seen = b""
     deadline = time.monotonic() + 240
     while b"kl=" not in seen and time.monotonic() < deadline:
@@ -161,24 +168,42 @@ def test_interrupting_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path
     assert b"not run (interrupted)" in err and b"train.seed=7" in err
 
 
-def test_second_signal_stops_at_once_first_only_asks(monkeypatch):
+def test_second_signal_stops_at_once_first_only_asks(monkeypatch, capfd):
     import os
 
     from genbench import run
 
     monkeypatch.setattr(run, "_STOP", [])
-    monkeypatch.setattr(os, "write", lambda fd, data: len(data))
-    with run._stop_on_signal():
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # the handler runs between bytecodes, soon after
-            if run._STOP:
-                break
-        assert run._STOP == [True]
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1000):
-                pass
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # as started from a terminal (this suite may run with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with run._stop_on_signal():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes, soon after
+                if run._STOP:
+                    break
+            assert run._STOP == [True]
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):
+                    pass
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "stopping after the current snapshot" in capfd.readouterr().err
+
+
+def test_a_signal_ignored_on_entry_stays_ignored():
+    from genbench import run
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with run._stop_on_signal():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert callable(signal.getsignal(signal.SIGTERM))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_full_traceback_on_request(tmp_path):
