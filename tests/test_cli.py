@@ -120,52 +120,49 @@ def _start_and_wait_for_progress(tmp_path, *args):
     return proc
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interruption_saves_completed_snapshots_and_exits_nonzero(tmp_path, sig):
-    proc = _start_and_wait_for_progress(
-        tmp_path,
-        "model=vae",
-        "train.steps=2000000",
-        "train.snapshot_percent=0.01",
-        "train.snapshot_eval_samples=500",
-        "jax_cache=null",
-        "hydra.run.dir=run",
-    )
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+LONG_RUN = (
+    "model=vae",
+    "train.steps=2000000",
+    "train.snapshot_percent=0.01",
+    "train.snapshot_eval_samples=500",
+    "jax_cache=null",
+)
+
+
+def _check_interrupted_run(run: Path, out: bytes, err: bytes) -> None:
+    """What an interrupted run leaves: its completed snapshots, nothing half-done."""
     assert b"stopping after the current snapshot" in err
-    run = tmp_path / "run"
     m = json.loads((run / "metrics.json").read_text())
     assert m["status"] == "interrupted" and 0 < m["steps_done"] < 2_000_000
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows and max(int(r["step"]) for r in rows) == m["steps_done"]
     assert m["metrics"]["kl"]["mean"] is not None
+    assert (run / "plots" / "curves.png").exists()
     assert not list(run.rglob("*.tmp")) and not (run / "samples.npz").exists()
     assert b"INTERRUPTED" in out
 
 
-def test_interrupting_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
+def test_sigterm_saves_completed_snapshots_and_exits_nonzero(tmp_path):
+    proc = _start_and_wait_for_progress(tmp_path, *LONG_RUN, "hydra.run.dir=run")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode(errors="replace")
+    _check_interrupted_run(tmp_path / "run", out, err)
+
+
+def test_ctrl_c_in_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
     proc = _start_and_wait_for_progress(
-        tmp_path,
-        "-m",
-        "model=vae",
-        "train.seed=0,7",
-        "train.steps=2000000",
-        "train.snapshot_percent=0.01",
-        "train.snapshot_eval_samples=500",
-        "jax_cache=null",
-        "hydra.sweep.dir=sweep",
+        tmp_path, "-m", *LONG_RUN, "train.seed=0,7", "hydra.sweep.dir=sweep"
     )
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode(errors="replace")
-    (first,) = (tmp_path / "sweep").glob("0_*/metrics.json")
-    m = json.loads(first.read_text())
-    assert m["status"] == "interrupted" and m["steps_done"] > 0
+    (first,) = (tmp_path / "sweep").glob("0_*")
+    _check_interrupted_run(first, out, err)
     assert not list((tmp_path / "sweep").glob("1_*/metrics.json"))
     assert b"not run (interrupted)" in err and b"train.seed=7" in err
+    assert b"sweep interrupted; re-run the same command" in err
 
 
 def test_second_signal_stops_at_once_first_only_asks(monkeypatch, capfd):
