@@ -973,15 +973,23 @@ def plot_scaling(results: dict[str, Any], settings: BenchSettings, path: Path) -
                 color="0.4",
                 label=f"{label}, same model",
             )
+    # H labels: at each budget, stacked in the order of the points (highest on
+    # top), so that models with close speeds do not print over each other
+    by_budget: dict[int, list[dict[str, Any]]] = {}
     for row in scaling["budget"]:
-        ax_b.annotate(
-            f"H={row['hidden']}",
-            (row["budget"], row["seed_steps_per_s"]["median"]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=7,
-            color=colours[row["model"]],
-        )
+        by_budget.setdefault(row["budget"], []).append(row)
+    for budget, rows in by_budget.items():
+        rows.sort(key=lambda r: -r["seed_steps_per_s"]["median"])
+        for rank, row in enumerate(rows):
+            ax_b.annotate(
+                f"H={row['hidden']}",
+                (budget, row["seed_steps_per_s"]["median"]),
+                textcoords="offset points",
+                xytext=(8, 9 * ((len(rows) - 1) / 2 - rank)),
+                va="center",
+                fontsize=7,
+                color=colours[row["model"]],
+            )
     seeds = sorted({r["seeds"] for r in scaling["seeds"]})
     budgets = sorted({r["budget"] for r in scaling["budget"]})
     for ax, ticks in ((ax_s, seeds), (ax_b, budgets)):
