@@ -136,7 +136,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             spec.hidden,
             should_stop=lambda: bool(_STOP),
         )
-    except KeyboardInterrupt:  # before training started
+    except KeyboardInterrupt:  # a second signal while compiling: nothing trained
         result = None
     if result is None or not result.snapshot_steps:
         print(
