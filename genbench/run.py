@@ -122,7 +122,7 @@ def _is_complete(out: Path, cfg: DictConfig) -> bool:
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
-    from .train import Evaluator, train
+    from .train import METRICS, Evaluator, train
 
     t0 = time.perf_counter()
     s = spec.settings
@@ -192,8 +192,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             meta,
         )
         _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
-        skip = ("step", "seed", "kl", "w1", "lost", "invalid", "diverged")
-        loss_keys = [k for k in result.history[0] if k not in skip]
+        # the family's logged losses: the other columns are metrics or bookkeeping
+        not_logs = ("step", "seed", "diverged", *METRICS)
+        loss_keys = [k for k in result.history[0] if k not in not_logs]
         plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
 
     wall = time.perf_counter() - t0

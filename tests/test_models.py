@@ -15,6 +15,7 @@ from genbench.models import GAN, RBM, VAE
 from genbench.models.gan import discriminator_loss, generator_loss
 from genbench.models.rbm import GaussianRBM, free_energy, visible_sigma
 from genbench.models.vae import gaussian_kl, vae_loss
+from genbench.train import METRICS
 
 
 def _sigmoid(x):
@@ -211,6 +212,8 @@ def test_one_step_is_finite_and_changes_parameters(family):
     batch = jr.normal(jr.key(1), (32, 2))
     new, logs = jax.jit(family.step)(state, batch, jr.key(2))
     assert all(np.isfinite(float(v)) for v in logs.values())
+    # history rows hold the logs and the metrics side by side: no shared names
+    assert not set(logs) & set(METRICS), set(logs) & set(METRICS)
     before = jax.tree_util.tree_leaves(family.params(state))
     after = jax.tree_util.tree_leaves(family.params(new))
     assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))
