@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -167,6 +168,14 @@ def validate(cfg: DictConfig) -> None:
         t.snapshot_percent,
         "must be in (0, 100]",
     )
+    n_snapshots = math.ceil(100 / t.snapshot_percent) if t.snapshot_percent > 0 else 0
+    _require(
+        t.steps >= n_snapshots,
+        "train.steps",
+        t.steps,
+        f"train.snapshot_percent={t.snapshot_percent} asks for {n_snapshots} "
+        f"snapshots, so at least {n_snapshots} steps (or a larger snapshot_percent)",
+    )
     _require(t.eval_samples > 0, "train.eval_samples", t.eval_samples, "must be > 0")
     _require(
         t.snapshot_eval_samples > 0,
@@ -201,6 +210,9 @@ def validate(cfg: DictConfig) -> None:
         ("visible", ("softmax", "bernoulli")),
         ("binned_loss", ("categorical", "mse")),
         ("rng", ("hash", "threefry")),
+        ("init_scheme", ("normal", "spread")),
+        ("cd_init", ("data", "noise")),
+        ("sampler", ("gibbs", "gibbs_langevin")),
     ):
         if key in m:
             _require(m[key] in allowed, f"model.{key}", m[key], str(allowed))
@@ -229,6 +241,25 @@ def validate(cfg: DictConfig) -> None:
     for key in ("beta", "sigma", "init_std"):
         if key in m:
             _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
+    if m.get("init_scheme") == "spread":
+        _require(
+            cfg.bins.n == 0,
+            "model.init_scheme",
+            m.init_scheme,
+            "spread places switching points in continuous data; use normal with bins",
+        )
+        _require(m.spread > 0, "model.spread", m.spread, "must be > 0")
+    if m.get("sampler") == "gibbs_langevin":
+        _require(cfg.bins.n == 0, "model.sampler", m.sampler, "gibbs with bins")
+        _require(
+            0 < m.langevin_eta <= 1, "model.langevin_eta", m.langevin_eta, "in (0, 1]"
+        )
+    if "langevin_steps" in m:
+        _require(m.langevin_steps > 0, "model.langevin_steps", m.langevin_steps, "> 0")
+    if "r1" in m:
+        _require(m.r1 >= 0, "model.r1", m.r1, "must be >= 0 (0: off)")
+    if "ema" in m:
+        _require(0 <= m.ema < 1, "model.ema", m.ema, "must be in [0, 1) (0: off)")
     if "persistent_chains" in m:
         _require(
             m.persistent_chains >= 0,

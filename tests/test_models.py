@@ -125,15 +125,20 @@ def test_rbm_exact_likelihood_normalises():
     assert np.isclose(log_int, _exact_log_z(rbm, np.asarray(s, float)), atol=1e-4)
 
 
-@pytest.mark.parametrize("impl", ["hash", "threefry"])
-def test_rbm_gibbs_sampler_matches_exact_marginal(impl):
+@pytest.mark.parametrize(
+    "impl, sampler",
+    [("hash", "gibbs"), ("threefry", "gibbs"), ("hash", "gibbs_langevin")],
+)
+def test_rbm_gibbs_sampler_matches_exact_marginal(impl, sampler):
     rbm = GaussianRBM(  # a clearly bimodal 1D RBM with 3 hidden units
         w=jnp.array([[1.2, -1.0, 0.4]]),
         b=jnp.array([0.0]),
         c=jnp.array([-1.0, -0.8, 0.2]),
         log_sigma=jnp.log(jnp.array([0.5])),
     )
-    fam = RBM(eval_per_chain=100, eval_burn_in=100, eval_thin=2, rng=impl)
+    fam = RBM(
+        eval_per_chain=100, eval_burn_in=100, eval_thin=2, rng=impl, sampler=sampler
+    )
     state = fam.init(jr.key(0), 1, 3)._replace(nets=rbm)
     x = np.asarray(jax.jit(fam.sample, static_argnums=2)(state, jr.key(5), 200_000))
     edges = np.linspace(-4, 6, 41)

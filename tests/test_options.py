@@ -65,3 +65,59 @@ def test_vae_binned_mse_loss_option():
     cat = build_run(compose_cfg("model=vae", "bins.n=7", *FAST))
     other = train(cat.family, cat.target, cat.encoding, cat.settings, cat.hidden)
     assert result.history[0]["recon"] != other.history[0]["recon"]
+
+
+def test_gan_r1_penalty_is_the_squared_input_gradient_of_the_logit():
+    from genbench.models.gan import r1_penalty
+
+    nets = GAN().build(jr.key(0), 2, 6)
+    disc = nets.discriminator
+    x = np.asarray(jr.normal(jr.key(1), (5, 2)), float)
+    # central differences of the logit, per row and input axis
+    h = 1e-3
+    grads = np.zeros_like(x)
+    for i in range(2):
+        step = np.zeros(2)
+        step[i] = h
+        up = np.asarray(disc(jax.numpy.asarray(x + step)))[:, 0]
+        down = np.asarray(disc(jax.numpy.asarray(x - step)))[:, 0]
+        grads[:, i] = (up - down) / (2 * h)
+    expected = np.mean(np.sum(grads**2, axis=1))
+    got = float(r1_penalty(disc, jax.numpy.asarray(x)))
+    assert np.isclose(got, expected, rtol=1e-3)
+    # the option reaches the discriminator's update (and only it)
+    batch, key = jr.normal(jr.key(2), (64, 2)), jr.key(3)
+    state = GAN().init(jr.key(0), 2, 6)
+    plain, _ = jax.jit(GAN().step)(state, batch, key)
+    pen, _ = jax.jit(GAN(r1=10.0).step)(state, batch, key)
+    assert _changed(plain.nets.discriminator, pen.nets.discriminator) > 1e-6
+
+
+def test_gan_ema_averages_the_generator_and_draws_the_samples():
+    fam = GAN(ema=0.9, lr=1e-2, schedule="constant")
+    state = fam.init(jr.key(0), 1, 8)
+    assert _changed(state.nets.generator, state.nets.generator_ema) == 0.0
+    step = jax.jit(fam.step)
+    new, _ = step(state, jr.normal(jr.key(1), (64, 1)), jr.key(2))
+    # g_ema = 0.9 g_ema + 0.1 g after the step
+    for a, old, g in zip(
+        jax.tree_util.tree_leaves(new.nets.generator_ema),
+        jax.tree_util.tree_leaves(state.nets.generator_ema),
+        jax.tree_util.tree_leaves(new.nets.generator),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, 0.9 * old + 0.1 * g, rtol=1e-5, atol=1e-7)
+    # samples come from the average: the same keys give the average's output
+    from genbench.models.gan import GANNets
+
+    def sampled_by(gen):
+        nets = GANNets(gen, new.nets.discriminator)
+        return np.asarray(fam.sample(new._replace(nets=nets), jr.key(3), 20))
+
+    x = np.asarray(fam.sample(new, jr.key(3), 20))
+    np.testing.assert_allclose(x, sampled_by(new.nets.generator_ema), rtol=1e-6)
+    assert not np.allclose(x, sampled_by(new.nets.generator))
+    # the average is not a trained parameter: the budget does not count it
+    from genbench.budget import count_params
+
+    assert count_params(fam, 1, 8) == count_params(GAN(), 1, 8)

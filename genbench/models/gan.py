@@ -1,4 +1,17 @@
-"""GAN: MLP generator and discriminator, non-saturating loss, smoothed real labels."""
+"""GAN: MLP generator and discriminator, non-saturating loss, smoothed real labels.
+
+Optional stabilisers, each off at 0:
+
+- `r1`: the R1 gradient penalty on real data, `r1 / 2 * E_x[|grad_x D(x)|^2]` added to
+  the discriminator's loss (Mescheder, Geiger and Nowozin 2018, "Which Training
+  Methods for GANs do actually Converge?"), with D the discriminator's logit.
+- `ema`: samples come from an exponential moving average of the generator's
+  weights, `g_ema <- ema * g_ema + (1 - ema) * g` after every step (Yazici et al.
+  2019, "The Unusual Effectiveness of Averaging in GAN Training"). The average is a
+  copy, not a trained parameter: it is not counted in the budget.
+- `lr_g`, `lr_d`: separate learning rates of the generator and the discriminator
+  (the two time-scale update rule, Heusel et al. 2017).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +28,14 @@ from jaxtyping import Array, Float
 from .. import rng
 from .base import AbstractFamily, OneHiddenMLP, make_optimizer
 
-__all__ = ["GAN", "GANNets", "GANState", "discriminator_loss", "generator_loss"]
+__all__ = [
+    "GAN",
+    "GANNets",
+    "GANState",
+    "discriminator_loss",
+    "generator_loss",
+    "r1_penalty",
+]
 
 
 def discriminator_loss(
@@ -34,9 +54,20 @@ def generator_loss(fake_logits: Float[Array, " n"]) -> Array:
     return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
 
 
+def r1_penalty(disc: OneHiddenMLP, real: Float[Array, "n d"]) -> Array:
+    """`E_x[|grad_x D(x)|^2]` over the real batch (D: the logit), without the
+    weight `r1 / 2`. Rows are independent, so the gradient of the summed logits
+    gives every row's input gradient at once."""
+    grads = jax.grad(lambda x: jnp.sum(disc(x)))(real)
+    return jnp.mean(jnp.sum(grads**2, axis=-1))
+
+
 class GANNets(eqx.Module):
     generator: OneHiddenMLP
     discriminator: OneHiddenMLP
+    # The moving average of the generator's weights (`ema > 0`), which draws the
+    # samples; None without EMA, and in `build` (it is not a trained parameter).
+    generator_ema: OneHiddenMLP | None = None
 
 
 class GANState(NamedTuple):
@@ -62,6 +93,8 @@ class GAN(AbstractFamily):
     schedule: str = "cosine"
     real_label: float = 0.9
     gumbel_tau: float = 1.0
+    r1: float = 0.0  # weight of the R1 penalty on real data; 0: off
+    ema: float = 0.0  # decay of the generator's weight average for sampling; 0: off
 
     def _fake(self, gen, z, key, straight_through: bool = True, exact: bool = False):
         """Generator output in the form the discriminator sees real data.
@@ -110,6 +143,8 @@ class GAN(AbstractFamily):
 
     def init(self, key, data_dim, hidden):
         nets = self.build(key, data_dim, hidden)
+        if self.ema > 0:
+            nets = GANNets(nets.generator, nets.discriminator, nets.generator)
         return GANState(
             nets,
             self._opt(self.lr_g).init(nets.generator),
@@ -125,7 +160,10 @@ class GAN(AbstractFamily):
         fake = jax.lax.stop_gradient(self._fake(gen, z, kgd, straight_through=False))
 
         def d_loss(d):
-            return discriminator_loss(d(batch)[:, 0], d(fake)[:, 0], self.real_label)
+            loss = discriminator_loss(d(batch)[:, 0], d(fake)[:, 0], self.real_label)
+            if self.r1 > 0:
+                loss = loss + 0.5 * self.r1 * r1_penalty(d, batch)
+            return loss
 
         loss_d, grads = jax.value_and_grad(d_loss)(disc)
         updates, opt_d = self._opt(self.lr_d).update(grads, state.opt_d, disc)
@@ -139,7 +177,12 @@ class GAN(AbstractFamily):
         loss_g, grads = jax.value_and_grad(g_loss)(gen)
         updates, opt_g = self._opt(self.lr_g).update(grads, state.opt_g, gen)
         gen = optax.apply_updates(gen, updates)
-        new = GANState(GANNets(gen, disc), opt_g, opt_d)
+        ema = state.nets.generator_ema
+        if ema is not None:
+            ema = jax.tree_util.tree_map(
+                lambda a, g: self.ema * a + (1 - self.ema) * g, ema, gen
+            )
+        new = GANState(GANNets(gen, disc, ema), opt_g, opt_d)
         return new, {"loss_d": loss_d, "loss_g": loss_g}
 
     @property
@@ -160,5 +203,6 @@ class GAN(AbstractFamily):
         the discriminator judges in training (the generator's actual samples)."""
         kz, kg = jr.split(key)
         z = rng.normal(kz, (n, self.latent_dim), self.rng)
-        gen = state.nets.generator
+        nets = state.nets
+        gen = nets.generator if nets.generator_ema is None else nets.generator_ema
         return self._fake(gen, z, kg, straight_through=False, exact=True)

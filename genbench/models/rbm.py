@@ -30,6 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -41,6 +42,9 @@ __all__ = [
     "GaussianRBM",
     "RBMState",
     "cd_gradient",
+    "energy",
+    "gibbs_langevin_step",
+    "langevin_move",
     "free_energy",
     "free_energy_grad",
     "gibbs_step",
@@ -180,11 +184,78 @@ def cd_gradient(rbm, pos, p_pos, neg, sigma) -> GaussianRBM:
     return jax.tree_util.tree_map(jnp.subtract, g_pos, g_neg)
 
 
-def _chain(rbm, v, sigma, key, n_steps: int, rng_impl: str = "hash"):
-    def body(v, k):
-        return gibbs_step(rbm, v, sigma, k, rng_impl), None
+def langevin_move(n_steps: int, eta: float) -> tuple[float, float]:
+    """`(B, S)` of `n_steps` Langevin steps on v given h, with step sizes
+    `eta_t = eta * sigma^2 * (1 + cos(pi t / n_steps)) / 2` (the annealed schedule of
+    Liao et al. 2022): the energy is quadratic in v, so the steps compose into one
+    Gaussian move `v' = m + B (v - m) + S sigma xi`, m = b + W h, xi ~ N(0, 1)."""
+    rates = eta * (1 + np.cos(np.pi * np.arange(n_steps) / n_steps)) / 2
+    b, s2 = 1.0, 0.0
+    for r in rates:  # v_t - m = (1 - r)(v_{t-1} - m) + sqrt(2 r) sigma xi_t
+        b, s2 = b * (1 - r), s2 * (1 - r) ** 2 + 2 * r
+    return float(b), float(np.sqrt(s2))
 
-    v, _ = jax.lax.scan(body, v, jr.split(key, n_steps))
+
+def energy(rbm: GaussianRBM, v, h, sigma) -> Float[Array, " n"]:
+    """E(v, h) of the module docstring, per row."""
+    quad = jnp.sum((v - rbm.b) ** 2 / (2 * sigma**2), axis=-1)
+    return quad - h @ rbm.c - jnp.sum((v / sigma**2) * (h @ rbm.w.T), axis=-1)
+
+
+def gibbs_langevin_step(rbm, v, a, sigma, key, move, rng_impl: str = "hash"):
+    """One Metropolis-adjusted Gibbs-Langevin sweep (Liao et al. 2022, "Gaussian-
+    Bernoulli RBMs Without Tears", Alg. 2): h ~ p(h | v), a Langevin move of v given
+    h (`langevin_move`), h' ~ p(h | v'), then accept (v', h') with the
+    Metropolis-Hastings ratio of the joint move. `a` = c + (v / s^2) W is carried
+    (the hidden activations of the current v), so a sweep costs one hidden pass."""
+    b_move, s_move = move
+    kh, kv, kh2, ku = jr.split(key, 4)
+    h = rng.bernoulli(kh, jax.nn.sigmoid(a), rng_impl)
+    m = rbm.b + h @ rbm.w.T
+    v_new = m + b_move * (v - m) + s_move * sigma * rng.normal(kv, v.shape, rng_impl)
+    a_new = rbm.c + (v_new / sigma**2) @ rbm.w
+    h_new = rng.bernoulli(kh2, jax.nn.sigmoid(a_new), rng_impl)
+    m_new = rbm.b + h_new @ rbm.w.T
+
+    def log_q(x, y, mean):  # log density of moving y to x given the mean (+ const)
+        d = x - mean - b_move * (y - mean)
+        return -jnp.sum(d**2 / (2 * s_move**2 * sigma**2), axis=-1)
+
+    def log_p_h(h, a):  # log p(h | v) from the activations at v
+        return jnp.sum(h * a - jax.nn.softplus(a), axis=-1)
+
+    log_ratio = (
+        energy(rbm, v, h, sigma)
+        - energy(rbm, v_new, h_new, sigma)
+        + log_q(v, v_new, m_new)
+        - log_q(v_new, v, m)
+        + log_p_h(h, a)
+        - log_p_h(h_new, a_new)
+    )
+    u = rng.uniform(ku, log_ratio.shape, rng_impl)
+    accept = jnp.log(u) < log_ratio
+    return (
+        jnp.where(accept[:, None], v_new, v),
+        jnp.where(accept[:, None], a_new, a),
+    )
+
+
+def _chain(rbm, v, sigma, key, n_steps: int, rng_impl: str = "hash", move=None):
+    """`n_steps` sweeps from `v`: block Gibbs, or Gibbs-Langevin when `move` is
+    given (see `langevin_move`)."""
+    if move is None:
+
+        def body(v, k):
+            return gibbs_step(rbm, v, sigma, k, rng_impl), None
+
+        v, _ = jax.lax.scan(body, v, jr.split(key, n_steps))
+        return v
+
+    def gl_body(carry, k):
+        return gibbs_langevin_step(rbm, *carry, sigma, k, move, rng_impl), None
+
+    a = rbm.c + (v / sigma**2) @ rbm.w
+    (v, _), _ = jax.lax.scan(gl_body, (v, a), jr.split(key, n_steps))
     return v
 
 
@@ -198,12 +269,26 @@ class RBM(AbstractFamily):
     learn_sigma: bool = True
     sigma: float = 0.2
     init_std: float = 0.01
+    # "normal": W ~ N(0, init_std^2), c = 0 (every unit switches at v = 0);
+    # "spread": the same W, c set so that unit j switches at a point v0_j drawn
+    # uniformly from [-spread, spread] per axis (standardised data units).
+    init_scheme: str = "normal"
+    spread: float = 2.0
     optimizer: str = "adam"
     lr: float = 3e-3
     momentum: float = 0.0
     b1: float = 0.9
     b2: float = 0.999
     schedule: str = "cosine"
+    # Negative-phase chains start at the batch (CD) or at N(0, 1) noise (the
+    # modified CD of Liao et al. 2022); persistent_chains > 0 overrides both.
+    cd_init: str = "data"
+    # Sweeps of training and evaluation chains: block Gibbs, or Metropolis-
+    # adjusted Gibbs-Langevin (`gibbs_langevin_step`) with `langevin_steps`
+    # annealed steps of at most `langevin_eta` times the visible variance.
+    sampler: str = "gibbs"
+    langevin_steps: int = 10
+    langevin_eta: float = 0.1
     eval_per_chain: int = 100
     eval_burn_in: int = 300
     eval_thin: int = 2
@@ -224,10 +309,16 @@ class RBM(AbstractFamily):
         ignore the preference."""
         return {"xla_cpu_prefer_vector_width": "512"}
 
+    @property
+    def _move(self):
+        if self.sampler != "gibbs_langevin":
+            return None
+        return langevin_move(self.langevin_steps, self.langevin_eta)
+
     def _gibbs(self, rbm, v, sigma, key, n_steps: int):
         """`n_steps` sweeps of the chain of this mode (continuous or binned)."""
         if self.blocks is None:
-            return _chain(rbm, v, sigma, key, n_steps, self.rng)
+            return _chain(rbm, v, sigma, key, n_steps, self.rng, self._move)
 
         def body(v, k):
             step = categorical_gibbs_step(
@@ -268,12 +359,14 @@ class RBM(AbstractFamily):
             if self.learn_sigma
             else None
         )
-        return GaussianRBM(
-            w=self.init_std * jr.normal(key, (data_dim, hidden)),
-            b=jnp.zeros((data_dim,)),
-            c=jnp.zeros((hidden,)),
-            log_sigma=log_sigma,
-        )
+        w = self.init_std * jr.normal(key, (data_dim, hidden))
+        c = jnp.zeros((hidden,))
+        if self.init_scheme == "spread":
+            # unit j's input c_j + (v / s^2) . w_j is zero at v = v0_j
+            k0 = jr.fold_in(key, 1)
+            v0 = jr.uniform(k0, (data_dim, hidden), minval=-1.0, maxval=1.0)
+            c = -jnp.sum(self.spread * v0 * w, axis=0) / self.sigma**2
+        return GaussianRBM(w=w, b=jnp.zeros((data_dim,)), c=c, log_sigma=log_sigma)
 
     def sampler_part(self, nets):
         return nets
@@ -295,8 +388,14 @@ class RBM(AbstractFamily):
         # p(v | h), h from the batch; the sampled h of the first sweep in CD
         # (it costs nothing more), its probabilities in PCD (no sweep starts
         # from the data there).
-        if self.persistent_chains:
-            neg = _chain(rbm, state.chains, sigma, k1, self.cd_k, self.rng)
+        if self.persistent_chains or self.cd_init == "noise" or self._move:
+            if self.persistent_chains:
+                start = state.chains
+            elif self.cd_init == "noise":
+                start = rng.normal(jr.fold_in(k0, 2), batch.shape, self.rng)
+            else:
+                start = batch
+            neg = self._gibbs(rbm, start, sigma, k1, self.cd_k)
             recon = jnp.mean((batch - rbm.b - p_data @ rbm.w.T) ** 2)
         else:  # the first sweep starts from the data: reuse its hidden probabilities
             h = rng.bernoulli(k0, p_data, self.rng)
