@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 
 from genbench import report
@@ -113,3 +114,55 @@ def test_submitit_local_launcher(tmp_path):
     (job,) = [p for p in (tmp_path / "sweep").iterdir() if p.name.startswith("0_")]
     assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
     assert (tmp_path / "sweep" / "summary.md").exists()
+
+
+def test_errors_building_a_user_config_are_config_errors(tmp_path):
+    target = tmp_path / "user" / "target"
+    target.mkdir(parents=True)
+    common = "name: mine\nmeans: [-1.0, 1.0]\n"
+    (target / "typo.yaml").write_text(
+        f"_target_: genbench.targets.Mixture1D\n{common}std: [0.3, 0.3]\n"
+    )
+    (target / "scalar.yaml").write_text(
+        f"_target_: genbench.targets.Mixture1D\n{common}stds: 0.3\n"
+    )
+    (target / "nope.yaml").write_text(f"_target_: genbench.targets.Nope\n{common}")
+    user = ["--config-dir", str(tmp_path / "user"), "model=vae", *FAST]
+    proc = run_cli(*user, "target=typo", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert (
+        "genbench: error: target.std is not an argument of Mixture1D; "
+        "allowed: name, means, stds, weights, bounds\n" in proc.stderr
+    )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+    proc = run_cli(
+        "-m", *user, "target=typo,scalar,nope,1d_bimodal", "hydra.sweep.dir=s",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("genbench: error")]
+    assert errors == [
+        "genbench: error: target.std is not an argument of Mixture1D; "
+        "allowed: name, means, stds, weights, bounds",
+        "genbench: error: target.stds=0.3 is not allowed: Mixture1D expects "
+        "list[float]",
+        "genbench: error: target._target_='genbench.targets.Nope' cannot be "
+        "imported: 'genbench.targets' has no attribute 'Nope'",
+    ]
+    status = {
+        re.search(r"[_,]target=([^,]+)", p.name).group(1): json.loads(
+            (p / "metrics.json").read_text()
+        )["status"]
+        for p in (tmp_path / "s").iterdir()
+        if p.is_dir()
+    }
+    assert status == {
+        "typo": "config_error",
+        "scalar": "config_error",
+        "nope": "config_error",
+        "1d_bimodal": "ok",
+    }
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    assert "## 1d_bimodal, continuous" in summary
+    assert summary.count("| config_error |") == 3
