@@ -129,8 +129,12 @@ FAMILIES = [GAN, VAE, RBM]
 
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
-    cs = ConfigStore.instance()
+    from .identity import short_dirname
     from .train import TrainSettings
+
+    # job folder names of a sweep (conf/config.yaml: hydra.sweep.subdir)
+    OmegaConf.register_new_resolver("genbench.dirname", short_dirname, replace=True)
+    cs = ConfigStore.instance()
 
     cs.store(name="schema", node=Config)
     cs.store(
