@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from . import targets as targets_mod
@@ -131,8 +130,12 @@ FAMILIES = [GAN, VAE, RBM]
 
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
-    cs = ConfigStore.instance()
+    from .identity import short_dirname
     from .train import TrainSettings
+
+    # job folder names of a sweep (conf/config.yaml: hydra.sweep.subdir)
+    OmegaConf.register_new_resolver("genbench.dirname", short_dirname, replace=True)
+    cs = ConfigStore.instance()
 
     cs.store(name="schema", node=Config)
     cs.store(
@@ -286,29 +289,187 @@ class RunSpec:
     n_params_sampler: int
 
 
-def _kwargs(node: DictConfig) -> tuple[type, dict[str, Any]]:
+def _locate(key: str, path: Any) -> Any:
+    """The class named by `<key>._target_`; ConfigError if it cannot be imported."""
+    import importlib
+
+    if not isinstance(path, str) or not path:
+        raise ConfigError(
+            f"{key}._target_={path!r} is not allowed: the dotted path of a class, "
+            "e.g. genbench.targets.Mixture1D"
+        )
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name and module.startswith(err.name):
+                continue  # no such module: try a shorter prefix
+            msg = f"{key}._target_={path!r} cannot be imported: {err}"
+            raise ConfigError(msg) from err
+        except Exception as err:  # the module exists but fails to import
+            raise ConfigError(
+                f"{key}._target_={path!r} cannot be imported: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                raise ConfigError(
+                    f"{key}._target_={path!r} cannot be imported: "
+                    f"{obj.__name__!r} has no attribute {name!r}"
+                )
+            obj = getattr(obj, name)
+        if not callable(obj):
+            raise ConfigError(f"{key}._target_={path!r} is not a class")
+        return obj
+    raise ConfigError(f"{key}._target_={path!r} cannot be imported: no such module")
+
+
+def _type_name(tp: Any) -> str:
+    """`list[float]`, `float or null`: an annotation as a reader writes it."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        names = " or ".join(_type_name(a) for a in rest)
+        return f"{names} or null" if len(rest) < len(args) else names
+    if typing.get_origin(tp) in (list, tuple, cabc.Sequence):
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    return getattr(tp, "__name__", str(tp)).replace("Any", "any value")
+
+
+def _schema_of(cls: type, fixed: tuple[str, ...]) -> Any:
+    """The structured config that types `cls`'s arguments, or None if the
+    annotations cannot be read."""
+    try:
+        if dataclasses.is_dataclass(cls):
+            return dataclass_schema(cls, exclude=fixed, target=False)
+        return target_schema(cls)
+    except Exception:  # unusual annotations: construction will tell
+        return None
+
+
+def _arguments(
+    key: str, node: Any, cls: type | None = None, fixed: tuple[str, ...] = ()
+) -> tuple[type, dict[str, Any]]:
+    """The class and the typed keyword arguments that `node` (the config group
+    `key`) asks for. `fixed`: arguments that genbench supplies itself.
+
+    Raises ConfigError naming the key for an unknown or missing argument, a value
+    of the wrong type and a `_target_` that cannot be imported: a user's own YAML
+    (`--config-dir`) need not carry the schema that checks genbench's own files.
+    """
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{key}={node!r} is not allowed: a mapping of arguments")
     kw = OmegaConf.to_container(node, resolve=True)
     assert isinstance(kw, dict)
-    cls = get_class(kw.pop("_target_"))
-    return cls, kw
+    path = kw.pop("_target_", None)
+    if cls is None:
+        cls = _locate(key, path)
+    params = inspect.signature(cls).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [n for n, p in params.items() if p.kind in kinds and n not in fixed]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in kw if k not in names]
+    if unknown and not takes_any:
+        listed = ", ".join(f"{key}.{k}" for k in unknown)
+        verb = "is not an argument" if len(unknown) == 1 else "are not arguments"
+        raise ConfigError(
+            f"{listed} {verb} of {cls.__name__}; allowed: {', '.join(names)}"
+        )
+    required = [n for n in names if params[n].default is inspect.Parameter.empty]
+    missing = [n for n in required if n not in kw]
+    if missing:
+        raise ConfigError(
+            f"{key}.{missing[0]} is missing: {cls.__name__} requires "
+            f"{', '.join(required)}"
+        )
+    schema = _schema_of(cls, fixed)
+    if schema is None or takes_any:
+        return cls, kw
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), kw)
+        values = OmegaConf.to_container(typed, resolve=True)
+    except Exception as err:
+        full = str(getattr(err, "full_key", "") or "")
+        top = full.split(".")[0].split("[")[0]
+        types_ = {f.name: f.type for f in dataclasses.fields(schema)}
+        if top in types_ and top in kw:
+            raise ConfigError(
+                f"{key}.{top}={kw[top]!r} is not allowed: {cls.__name__} expects "
+                f"{_type_name(types_[top])}"
+            ) from err
+        raise ConfigError(
+            f"{key}: {cls.__name__} cannot take these values: {type(err).__name__}: "
+            + str(err).splitlines()[0]
+        ) from err
+    assert isinstance(values, dict)
+    return cls, {k: values[k] for k in kw}
+
+
+def _build(cls: type, key: str, kw: dict[str, Any], **fixed: Any) -> Any:
+    """`cls(**fixed, **kw)`; an error other than a ValueError (whose messages name
+    the key) becomes a ConfigError naming the config group."""
+    try:
+        return cls(**fixed, **kw)
+    except ValueError:
+        raise
+    except Exception as err:
+        raise ConfigError(
+            f"{key}: {cls.__name__} cannot be built from these values: "
+            f"{type(err).__name__}: {err}"
+        ) from err
 
 
 def build_run(cfg: DictConfig) -> RunSpec:
-    """Validate `cfg` and turn it into a RunSpec; raises ConfigError-like errors."""
-    from .budget import count_params, solve_hidden
-    from .encoding import make_encoding
+    """Validate `cfg` and turn it into a RunSpec.
+
+    Raises ConfigError (a ValueError) for anything that stops the config from
+    becoming objects: a refused value, an unknown or missing argument, a value of
+    the wrong type, a `_target_` that cannot be imported, or any other error
+    raised while building (named with its config group).
+    """
     from .train import TrainSettings
 
+    stage = ["config"]
+    try:
+        return _build_run(cfg, stage, TrainSettings)
+    except ConfigError:
+        raise
+    except (ValueError, NotImplementedError) as err:
+        # the classes' own checks: their messages name the key and the value
+        raise ConfigError(str(err)) from err
+    except Exception as err:
+        raise ConfigError(f"{stage[0]}: {type(err).__name__}: {err}") from err
+
+
+def _build_run(cfg: DictConfig, stage: list[str], settings_cls: type) -> RunSpec:
+    from .budget import count_params, solve_hidden
+    from .encoding import make_encoding
+
+    family_args = ("n_steps", "blocks")
+    stage[0] = "target"
+    target_cls, target_kw = _arguments("target", cfg.get("target"))
+    stage[0] = "model"
+    family_cls, family_kw = _arguments("model", cfg.get("model"), fixed=family_args)
+    stage[0] = "train"
+    _, train_kw = _arguments("train", cfg.get("train"), cls=settings_cls)
+    stage[0] = "config"
     validate(cfg)
-    cls, kw = _kwargs(cfg.target)
-    target = cls(**kw)
+    stage[0] = "target"
+    target = _build(target_cls, "target", target_kw)
+    stage[0] = "bins"
     encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
     blocks = (target.dim, cfg.bins.n) if cfg.bins.n else None
-    cls, kw = _kwargs(cfg.model)
-    family = cls(n_steps=cfg.train.steps, blocks=blocks, **kw)
+    stage[0] = "model"
+    family = _build(
+        family_cls, "model", family_kw, n_steps=cfg.train.steps, blocks=blocks
+    )
+    stage[0] = "budget"
     dim = encoding.model_dim
     hidden = solve_hidden(family, dim, cfg.budget.params, cfg.budget.scope)
-    settings = TrainSettings(**OmegaConf.to_container(cfg.train, resolve=True))
+    stage[0] = "train"
+    settings = _build(settings_cls, "train", train_kw)
     return RunSpec(
         target=target,
         family=family,

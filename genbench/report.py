@@ -11,11 +11,14 @@ folder when it ends (`SweepSummary`, registered in `conf/config.yaml`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from .artifacts import atomic_write, csv_text
+from .identity import COMPLETE, flatten, identity, identity_hash, read_record
 
 __all__ = ["collect", "to_csv", "to_markdown", "write_summary", "SweepSummary", "main"]
 
@@ -52,45 +56,166 @@ def _overrides(folder: Path) -> dict[str, str]:
     return out
 
 
+def _config_of(folder: Path, record: dict | None) -> dict | None:
+    """The resolved config of a job: from metrics.json, else from Hydra's record
+    (a job that never finished)."""
+    if record is not None and isinstance(record.get("config"), dict):
+        return record["config"]
+    file = folder / ".hydra" / "config.yaml"
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(file), resolve=True)
+    except Exception:  # absent, or an interpolation that no longer resolves
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _varying(configs: list[dict]) -> list[str]:
+    """Dotted identity keys whose values differ between `configs`."""
+    flats = [flatten(identity(c)) for c in configs]
+    keys = sorted({k for f in flats for k in f})
+    return [k for k in keys if len({_text(f.get(k)) for f in flats}) > 1]
+
+
+def _text(value: Any) -> str:
+    """A config value as a label: lists as compact JSON, floats exactly."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def collect(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """One row per job per seed (one row per job if it has no metrics)."""
-    rows: list[dict[str, Any]] = []
+    """One row per job per seed (one row per job if it has no metrics).
+
+    Every row names its configuration (`identity`, Hydra's `choice.<group>`, and
+    `config.<key>` for each key that differs between the jobs found) and says
+    whether it enters the tables (`counted`): only seeds that did not diverge, of
+    jobs that finished (`ok`, `partial`), and each configuration and seed stream
+    once (the newest result; the others get `repeat_of`). Jobs that did not
+    finish get `replaced_by` when other jobs hold all their seeds.
+    """
+    jobs = []
     for folder in _job_folders(paths):
-        base = {
-            "job": str(folder),
-            **{f"override.{k}": v for k, v in _overrides(folder).items()},
-        }
-        file = folder / "metrics.json"
-        if not file.exists():
-            rows.append({**base, "status": "missing"})
-            continue
-        m = json.loads(file.read_text())
-        if "metrics" not in m:  # a job that raised: status and message only
-            rows.append(
-                {**base, "status": m.get("status", "error"), "error": m.get("error")}
-            )
-            continue
-        common = {
-            **base,
-            "model": m["model"],
-            "target": m["target"],
-            "bins": m["bins"],
-            "decode": m.get("decode"),
-            "budget": m["budget"]["params"],
-            "budget_scope": m["budget"]["scope"],
-            "hidden": m["hidden"],
-            "n_params": m["n_params"],
-            "steps": m["steps"],
-            "run_status": m["status"],
-            **{f"time.{k}": v for k, v in m["timing"].items()},
-        }
-        for i, seed in enumerate(m["seeds"]):
-            row = {**common, "seed": seed, "status": m["seed_status"][i]["status"]}
-            for name, stat in m["metrics"].items():
-                row[name] = stat["per_seed"][i]
-                row[f"{name}_floor"] = stat.get("floor")
-            rows.append(row)
+        record = read_record(folder)
+        config = _config_of(folder, record)
+        jobs.append((folder, record, config))
+    varying = _varying([c for _, _, c in jobs if c is not None])
+    rows: list[dict[str, Any]] = []
+    for folder, record, config in jobs:
+        rows += _job_rows(folder, record, config, varying)
+    _settle(rows)
     return rows
+
+
+def _job_rows(
+    folder: Path, record: dict | None, config: dict | None, varying: list[str]
+) -> list[dict[str, Any]]:
+    base: dict[str, Any] = {
+        "job": str(folder),
+        **{f"override.{k}": v for k, v in _overrides(folder).items()},
+    }
+    if config is not None:
+        train = config.get("train") or {}
+        flat = flatten(identity(config))
+        base.update(
+            {
+                "identity": identity_hash(config),
+                "seed_base": train.get("seed", 0),
+                "n_seeds": train.get("seeds"),
+                **{f"config.{k}": _text(flat[k]) for k in varying if k in flat},
+            }
+        )
+    if record is None:
+        return [{**base, "status": "missing"}]
+    base.update({f"choice.{k}": v for k, v in (record.get("choices") or {}).items()})
+    file = folder / "metrics.json"
+    base["finished"] = datetime.fromtimestamp(file.stat().st_mtime, timezone.utc)
+    base["finished"] = base["finished"].isoformat(timespec="seconds")
+    if record.get("status") == "duplicate":
+        same_as = (folder / str(record.get("same_as"))).resolve()
+        return [{**base, "status": "duplicate", "same_as": str(same_as)}]
+    if "metrics" not in record:  # a job that raised: status and message only
+        status = record.get("status", "error")
+        return [{**base, "status": status, "error": record.get("error")}]
+    m = record
+    common = {
+        **base,
+        "model": m["model"],
+        "target": m["target"],
+        "bins": m["bins"],
+        "decode": m.get("decode"),
+        "budget": m["budget"]["params"],
+        "budget_scope": m["budget"]["scope"],
+        "hidden": m["hidden"],
+        "n_params": m["n_params"],
+        "steps": m["steps"],
+        "steps_done": m.get("steps_done", m["steps"]),
+        "run_status": m["status"],
+        **{f"time.{k}": v for k, v in m["timing"].items()},
+    }
+    rows = []
+    for i, seed in enumerate(m["seeds"]):
+        seed_status = m["seed_status"][i]
+        row = {**common, "seed": seed, "status": seed_status["status"]}
+        if seed_status.get("step") is not None:
+            row["diverged_step"] = seed_status["step"]
+        for name, stat in m["metrics"].items():
+            row[name] = stat["per_seed"][i]
+            row[f"{name}_floor"] = stat.get("floor")
+        rows.append(row)
+    return rows
+
+
+def _fallback_identity(r: dict[str, Any]) -> str:
+    """Rows without a config (built by hand): the fields they carry."""
+    keys = ("model", "target", "bins", "decode", "budget", "budget_scope", "steps")
+    return "|".join(str(r.get(k)) for k in keys)
+
+
+def _identity_of(r: dict[str, Any]) -> str:
+    return r.get("identity") or _fallback_identity(r)
+
+
+def _streams(r: dict[str, Any]) -> list[tuple]:
+    """The seed streams a row stands for (see `identity.seed_streams`)."""
+    base = int(r.get("seed_base") or 0)
+    if r.get("seed") is not None:
+        return [(_identity_of(r), base, int(r["seed"]) - base)]
+    n = int(r.get("n_seeds") or 0)
+    return [(_identity_of(r), base, i) for i in range(n)]
+
+
+def _eligible(r: dict[str, Any]) -> bool:
+    """A seed of a job that finished, which did not diverge."""
+    return (
+        "model" in r
+        and r.get("run_status", "ok") in COMPLETE
+        and r.get("status") == "ok"
+    )
+
+
+def _settle(rows: list[dict[str, Any]]) -> None:
+    """Set `counted`, `repeat_of` and `replaced_by` of every row (see `collect`)."""
+    eligible = sorted(
+        (r for r in rows if _eligible(r)),
+        key=lambda r: str(r.get("finished") or ""),
+        reverse=True,  # the newest result of a seed stream is the one counted
+    )
+    kept: dict[tuple, dict[str, Any]] = {}
+    for r in eligible:
+        key = _streams(r)[0] if r.get("seed") is not None else (id(r),)
+        if key in kept:
+            r["counted"], r["repeat_of"] = False, kept[key]["job"]
+        else:
+            r["counted"], kept[key] = True, r
+    for r in rows:
+        r.setdefault("counted", False)
+        if r["counted"] or r.get("repeat_of"):
+            continue
+        by = {kept[k]["job"] for k in _streams(r) if k in kept}
+        if by and all(k in kept for k in _streams(r)) and r["job"] not in by:
+            r["replaced_by"] = ", ".join(sorted(by))
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -117,18 +242,136 @@ def _interval(s: tuple[float, float, int]) -> tuple[float, float] | None:
     return mean - half, mean + half
 
 
-def _groups(rows, metric: str = HEADLINE):
-    table: dict[tuple, dict[tuple, dict[str, list]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list))
-    )
+@dataclass(frozen=True)
+class Place:
+    """Where a configuration's cell sits: section (heading), row, column."""
+
+    section: str
+    section_key: tuple
+    row: str
+    row_key: tuple
+    column: str
+    column_key: tuple
+    row_title: str = "budget"
+
+
+def _sortable(value: Any) -> tuple:
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def _layout(rows: list[dict[str, Any]]) -> dict[str, Place]:
+    """The place of each configuration (identity) that has results.
+
+    Keys that differ between the configurations become labels: the model preset
+    (Hydra's choice, e.g. `vae_original`) and the `model.*` keys that differ
+    between jobs of the same preset label the columns; `budget.params` and, when
+    it differs, `train.steps` the rows; the target (its choice, and `target.*`
+    keys that differ within it), the bins and every other differing key the
+    section. Two configurations never share a cell.
+    """
+    reps: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if "model" not in r:
+        if "model" in r:
+            reps.setdefault(_identity_of(r), r)
+    ids = list(reps)
+    cfgs = {
+        i: {k[7:]: v for k, v in reps[i].items() if k[:7] == "config."} for i in ids
+    }
+
+    def differ(members: list[str], key: str) -> bool:
+        return len({cfgs[j].get(key) for j in members}) > 1
+
+    varying = [
+        k for k in sorted({k for c in cfgs.values() for k in c}) if differ(ids, k)
+    ]
+    model = {i: str(reps[i].get("choice.model") or reps[i]["model"]) for i in ids}
+    target = {i: str(reps[i].get("choice.target") or reps[i]["target"]) for i in ids}
+    steps_vary = len({reps[i].get("steps") for i in ids}) > 1
+    axes = ("budget.params", "train.steps", "bins.n")
+    other = [
+        k for k in varying if not k.startswith(("model.", "target.")) and k not in axes
+    ]
+
+    def within(prefix: str, names: dict[str, str], i: str) -> list[str]:
+        same = [j for j in ids if names[j] == names[i]]
+        return [k for k in varying if k.startswith(prefix) and differ(same, k)]
+
+    places: dict[str, Place] = {}
+    for i in ids:
+        r, c = reps[i], cfgs[i]
+        model_keys = within("model.", model, i)
+        target_keys = within("target.", target, i)
+        mode = "continuous" if r["bins"] == 0 else f"{r['bins']} bins"
+        section = ", ".join(
+            [target[i], mode]
+            + [f"{k[7:]}={c.get(k)}" for k in target_keys]
+            + [f"{k}={c.get(k)}" for k in other]
+        )
+        steps = r.get("steps")
+        places[i] = Place(
+            section=section,
+            section_key=(target[i], r["bins"], section),
+            row=f"{r['budget']}" + (f", {steps} steps" if steps_vary else ""),
+            row_key=(_sortable(r["budget"]), _sortable(steps)),
+            column=" ".join([model[i]] + [f"{k[6:]}={c.get(k)}" for k in model_keys]),
+            column_key=(model[i], *(_sortable(c.get(k)) for k in model_keys)),
+            row_title="budget, steps" if steps_vary else "budget",
+        )
+    # A safeguard: labels that fail to tell two configurations apart get the hash.
+    cells: dict[tuple, list[str]] = defaultdict(list)
+    for i, p in places.items():
+        cells[(p.section, p.row, p.column)].append(i)
+    for members in cells.values():
+        if len(members) > 1:
+            for i in members:
+                p = places[i]
+                places[i] = dataclasses.replace(
+                    p, column=f"{p.column} #{i[:6]}", column_key=(*p.column_key, i)
+                )
+    return places
+
+
+def _settled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with `counted` set (rows built by hand may not have it)."""
+    if all("counted" in r for r in rows):
+        return rows
+    rows = [dict(r) for r in rows]
+    _settle(rows)
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], metric: str):
+    """section -> (rows, columns, values[(row, column)], floors[row]) in order."""
+    places = _layout(rows)
+    sections: dict[str, dict[str, Any]] = {}
+    for p in sorted(places.values(), key=lambda p: p.section_key):
+        sec = sections.setdefault(
+            p.section,
+            {
+                "rows": {},
+                "columns": {},
+                "values": defaultdict(list),
+                "floors": {},
+                "row_title": p.row_title,
+            },
+        )
+        sec["rows"][p.row] = p.row_key
+        sec["columns"][p.column] = p.column_key
+    for r in rows:
+        if not r["counted"]:
             continue
-        cell = table[(r["target"], r["bins"])][(r["budget"],)]
-        cell[r["model"]].append(r.get(metric))
+        p = places[_identity_of(r)]
+        sec = sections[p.section]
+        sec["values"][(p.row, p.column)].append(r.get(metric))
         if r.get(f"{metric}_floor") is not None:
-            cell["__floor__"].append(r[f"{metric}_floor"])
-    return table
+            sec["floors"].setdefault(p.row, []).append(r[f"{metric}_floor"])
+    for sec in sections.values():
+        sec["rows"] = sorted(sec["rows"], key=sec["rows"].get)
+        sec["columns"] = sorted(sec["columns"], key=sec["columns"].get)
+    return sections, places
 
 
 def _cell(s, ci, best: bool, overlaps: bool) -> str:
@@ -142,32 +385,38 @@ def _cell(s, ci, best: bool, overlaps: bool) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
-    """Metric by target and bins, models side by side, with the noise floor.
+    """Metric per configuration: a section per target, bins and other differing
+    keys, a row per budget (and step count), a column per model preset.
 
-    Cells: mean ± std [95 % t-interval] (n seeds); the best model of a row in
-    bold, `≈` where a model's interval overlaps the best one's.
+    Cells: mean ± std [95 % t-interval] (n seeds) over the counted seeds of one
+    configuration; the best of a row in bold, `≈` where a cell's interval
+    overlaps the best one's. Then the jobs that are not ok and the repeats.
     """
+    rows = _settled(rows)
     out = [
         f"# genbench summary: {metric}\n",
-        "Cells: mean ± std over seeds [95 % t-interval] (n seeds). **Bold**: the "
+        "Cells: mean ± std over seeds [95 % t-interval] (n seeds) of one "
+        "configuration. **Bold**: the "
         "lowest mean of the row; ≈: its interval overlaps the best one's, so these "
         "seeds do not resolve the difference. Floor: the metric for true samples (a "
-        "perfect model) with the same number of evaluation samples.",
+        "perfect model) with the same number of evaluation samples. Only finished "
+        "jobs' seeds that did not diverge enter a cell, each configuration and "
+        "seed once.",
     ]
-    models = sorted({r["model"] for r in rows if "model" in r})
-    for (target, bins), by_budget in sorted(_groups(rows, metric).items()):
-        mode = "continuous" if bins == 0 else f"{bins} bins"
-        out.append(f"\n## {target}, {mode}\n")
-        out.append("| budget | " + " | ".join(models) + " | floor |")
-        out.append("|---|" + "---|" * (len(models) + 1))
-        for (budget,), per_model in sorted(by_budget.items()):
-            stats = {m: _stats(per_model.get(m, [])) for m in models}
-            ranked = [m for m in models if stats[m] is not None]
-            best = min(ranked, key=lambda m: stats[m][0]) if ranked else None
+    sections, _ = _table(rows, metric)
+    for section, sec in sections.items():
+        columns = sec["columns"]
+        out.append(f"\n## {section}\n")
+        out.append(f"| {sec['row_title']} | " + " | ".join(columns) + " | floor |")
+        out.append("|---|" + "---|" * (len(columns) + 1))
+        for row in sec["rows"]:
+            stats = {c: _stats(sec["values"].get((row, c), [])) for c in columns}
+            ranked = [c for c in columns if stats[c] is not None]
+            best = min(ranked, key=lambda c: stats[c][0]) if ranked else None
             best_ci = _interval(stats[best]) if best else None
             cells = []
-            for model in models:
-                s = stats[model]
+            for column in columns:
+                s = stats[column]
                 if s is None:
                     cells.append("—")
                     continue
@@ -175,25 +424,111 @@ def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
                 overlaps = bool(
                     ci and best_ci and ci[0] <= best_ci[1] and best_ci[0] <= ci[1]
                 )
-                cells.append(_cell(s, ci, model == best, overlaps))
-            floors = per_model.get("__floor__", [])
+                cells.append(_cell(s, ci, column == best, overlaps))
+            floors = sec["floors"].get(row, [])
             floor = f"{sum(floors) / len(floors):.4f}" if floors else "—"
-            out.append(f"| {budget} | " + " | ".join(cells) + f" | {floor} |")
-    bad = [r for r in rows if r.get("status") not in ("ok",)]
-    if bad:
-        out.append("\n## Not ok\n")
-        out.append("| job | seed | status | error |")
-        out.append("|---|---|---|---|")
-        for r in bad:
-            out.append(
-                f"| {r['job']} | {r.get('seed', '')} | {r['status']} | "
-                f"{(r.get('error') or '').splitlines()[0] if r.get('error') else ''} |"
-            )
+            out.append(f"| {row} | " + " | ".join(cells) + f" | {floor} |")
+    out += _not_ok(rows)
+    out += _repeats(rows)
     return "\n".join(out) + "\n"
 
 
-def plot_budget(rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE) -> None:
-    """Metric vs budget per model (log x, error bars over seeds), a panel per bins."""
+def _by_job(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        jobs[r["job"]].append(r)
+    return jobs
+
+
+def _job_status(first: dict[str, Any]) -> str:
+    return str(first.get("run_status", first.get("status")))
+
+
+def _not_ok(rows: list[dict[str, Any]]) -> list[str]:
+    """Jobs that did not finish (none of their seeds counted) and seeds that
+    diverged, one line per job."""
+    lines = []
+    for job, members in _by_job(rows).items():
+        first = members[0]
+        status = _job_status(first)
+        if status == "duplicate" and first.get("replaced_by"):
+            continue  # a repeat of a complete job: listed under Repeats
+        if status == "ok" and all(r.get("status") == "ok" for r in members):
+            continue
+        if "steps" in first:
+            done = f"{first.get('steps_done', first['steps'])} of {first['steps']}"
+        else:
+            done = "—"
+        if "model" in first:
+            seeds = ", ".join(
+                f"{r['seed']}"
+                + (
+                    f" diverged at step {r['diverged_step']}"
+                    if "diverged_step" in r
+                    else ""
+                )
+                for r in members
+                if not r["counted"] and not r.get("repeat_of")
+            )
+        else:
+            seeds = "—"
+        notes = []
+        if status in FAILED_STATUSES or status == "duplicate":
+            notes.append("not counted")
+        elif status == "partial":
+            notes.append("its other seeds are counted")
+        if first.get("error"):
+            notes.append(str(first["error"]).splitlines()[0])
+        if status == "missing":
+            notes.append("no metrics.json")
+        if status == "duplicate":
+            notes.append(f"a repeat of {first.get('same_as')}, which has no result")
+        replaced = sorted({r["replaced_by"] for r in members if r.get("replaced_by")})
+        if replaced:
+            notes.append(
+                "the same configuration and seeds are counted from "
+                + "; ".join(replaced)
+            )
+        lines.append(f"| {job} | {status} | {done} | {seeds} | {'; '.join(notes)} |")
+    if not lines:
+        return []
+    return [
+        "\n## Not ok\n",
+        "| job | status | steps done | seeds not counted | note |",
+        "|---|---|---|---|---|",
+        *lines,
+    ]
+
+
+def _repeats(rows: list[dict[str, Any]]) -> list[str]:
+    """Results of a configuration and seed that were already counted elsewhere."""
+    lines = []
+    for job, members in _by_job(rows).items():
+        first = members[0]
+        if first.get("status") == "duplicate" and first.get("replaced_by"):
+            lines.append(f"| {job} | skipped by resume | {first['replaced_by']} |")
+            continue
+        repeats = [r for r in members if r.get("repeat_of")]
+        if repeats:
+            seeds = ", ".join(str(r["seed"]) for r in repeats)
+            where = "; ".join(sorted({r["repeat_of"] for r in repeats}))
+            lines.append(f"| {job} | seeds {seeds} | {where} |")
+    if not lines:
+        return []
+    return [
+        "\n## Repeats (counted once)\n",
+        "| job | what | counted from |",
+        "|---|---|---|",
+        *lines,
+    ]
+
+
+def plot_budget(
+    rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE
+) -> dict[str, list[str]]:
+    """Metric vs budget (log axes, error bars: std over seeds), a panel per section
+    of the summary, a line per column (and step count, where steps differ).
+    Returns the lines drawn in each panel."""
     import matplotlib
     import matplotlib.ticker
 
@@ -202,47 +537,57 @@ def plot_budget(rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE) 
 
     from .plots import _save
 
-    rows = [r for r in rows if "model" in r]
-    if not rows:
-        return
-    bins_values = sorted({r["bins"] for r in rows})
-    targets = sorted({r["target"] for r in rows})
+    rows = _settled(rows)
+    places = _layout(rows)
+    if not places:
+        return {}
+    points: dict[str, dict[str, dict[Any, list]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    order = {}
+    for r in rows:
+        if r["counted"]:
+            p = places[_identity_of(r)]
+            steps = f", {r['steps']} steps" if "steps" in p.row_title else ""
+            points[p.section][p.column + steps][r["budget"]].append(r.get(metric))
+    for p in places.values():
+        order.setdefault(p.section, p.section_key)
+    sections = sorted(order, key=order.get)
+    n_cols = min(3, len(sections))
+    n_rows = -(-len(sections) // n_cols)
     fig, axes = plt.subplots(
-        len(targets),
-        len(bins_values),
+        n_rows,
+        n_cols,
         squeeze=False,
-        figsize=(4.2 * len(bins_values), 3.4 * len(targets)),
+        figsize=(4.6 * n_cols, 3.6 * n_rows),
         layout="constrained",
     )
-    for ti, target in enumerate(targets):
-        for bi, bins in enumerate(bins_values):
-            ax = axes[ti][bi]
-            sub = [r for r in rows if r["target"] == target and r["bins"] == bins]
-            for model in sorted({r["model"] for r in sub}):
-                pts = defaultdict(list)
-                for r in sub:
-                    if r["model"] == model:
-                        pts[r["budget"]].append(r.get(metric))
-                xs, ys, es = [], [], []
-                for budget in sorted(pts):
-                    s = _stats(pts[budget])
-                    if s is not None:
-                        xs.append(budget)
-                        ys.append(s[0])
-                        es.append(s[1])
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=model)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            budgets = sorted({r["budget"] for r in sub})
-            ax.set_xticks(budgets, [str(b) for b in budgets])
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            mode = "continuous" if bins == 0 else f"{bins} bins"
-            ax.set_title(f"{target}, {mode}", fontsize=10)
-            ax.set_xlabel("parameter budget")
-            ax.set_ylabel(metric)
-            ax.grid(alpha=0.3, which="both")
-            ax.legend(fontsize=8, frameon=False)
+    for ax in axes.flat[len(sections) :]:
+        ax.set_axis_off()
+    for ax, section in zip(axes.flat, sections, strict=False):
+        budgets = set()
+        for line, per_budget in sorted(points[section].items()):
+            xs, ys, es = [], [], []
+            for budget in sorted(per_budget):
+                s = _stats(per_budget[budget])
+                if s is not None:
+                    xs.append(budget)
+                    ys.append(s[0])
+                    es.append(s[1])
+            budgets.update(xs)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=line)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(budgets), [str(b) for b in sorted(budgets)])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(section, fontsize=9, wrap=True)
+        ax.set_xlabel("parameter budget")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3, which="both")
+        if points[section]:
+            ax.legend(fontsize=7, frameon=False)
     _save(fig, path)
+    return {section: sorted(points[section]) for section in sections}
 
 
 def _grid_of(job: Path):
@@ -252,16 +597,36 @@ def _grid_of(job: Path):
     from .encoding import make_encoding
     from .train import Evaluator
 
-    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+    record = read_record(job) or {}
+    if isinstance(record.get("config"), dict):
+        cfg = OmegaConf.create(record["config"])
+    else:
+        cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
     target = instantiate(cfg.target, _convert_="all")
     encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
     ev = Evaluator(target, encoding, cfg.train.hist_bins)
     return target, ev.edges, ev.p
 
 
-def plot_side_by_side(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """The original's comparison: target | each model, one figure per target and
-    bins value, one row per budget (first seed's final samples)."""
+def _shown(rows: list[dict[str, Any]]) -> dict[str, tuple[Path, int, Any]]:
+    """Per configuration, the counted seed drawn in the side-by-side figure:
+    `(job folder, seed, its KL)`, the lowest counted seed whose samples exist."""
+    shown: dict[str, tuple[Path, int, Any]] = {}
+    for r in sorted(rows, key=lambda r: (r.get("seed") or 0, r["job"])):
+        i = _identity_of(r)
+        if r["counted"] and i not in shown and Path(r["job"], "samples.npz").exists():
+            shown[i] = (Path(r["job"]), r["seed"], r.get("kl"))
+    return shown
+
+
+def plot_side_by_side(
+    rows: list[dict[str, Any]], folder: Path
+) -> dict[Path, list[str]]:
+    """The original's comparison: target | each column of the summary, one figure
+    per section, one row per budget (and step count): one counted seed's final
+    samples per configuration. Returns each figure's columns."""
+    import hashlib
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -270,73 +635,78 @@ def plot_side_by_side(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
 
     from .plots import COLORS, _save
 
-    jobs: dict[tuple, dict[int, dict[str, Path]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
-    for r in rows:
-        if "model" in r and Path(r["job"], "samples.npz").exists():
-            jobs[(r["target"], r["bins"])][r["budget"]][r["model"]] = Path(r["job"])
-    written = []
-    for (target_name, bins), by_budget in sorted(jobs.items()):
-        models = sorted({m for per in by_budget.values() for m in per})
-        budgets = sorted(by_budget)
+    rows = _settled(rows)
+    sections, places = _table(rows, HEADLINE)
+    shown = _shown(rows)
+    where = {(p.section, p.row, p.column): i for i, p in places.items()}
+    written: dict[Path, list[str]] = {}
+    for section, sec in sections.items():
+        cells = {k: where[(section, *k)] for k in sec["values"]}
+        cells = {k: i for k, i in cells.items() if i in shown}
+        row_labels = [r for r in sec["rows"] if any(k[0] == r for k in cells)]
+        columns = [c for c in sec["columns"] if any(k[1] == c for k in cells)]
+        if not row_labels:
+            continue
         fig, axes = plt.subplots(
-            len(budgets),
-            len(models) + 1,
+            len(row_labels),
+            len(columns) + 1,
             squeeze=False,
             sharex=True,
             sharey=True,
-            figsize=(2.8 * (len(models) + 1), 2.4 * len(budgets) + 0.5),
+            figsize=(2.8 * (len(columns) + 1), 2.4 * len(row_labels) + 0.5),
             layout="constrained",
         )
-        for i, budget in enumerate(budgets):
-            first = next(iter(by_budget[budget].values()))
+        for i, row in enumerate(row_labels):
+            first = next(shown[cells[k]][0] for k in cells if k[0] == row)
             target, edges, p = _grid_of(first)
             panels = [("target", p)]
-            for model in models:
-                job = by_budget[budget].get(model)
-                if job is None:
-                    panels.append((f"{model}: missing", None))
+            for column in columns:
+                if (row, column) not in cells:
+                    panels.append((f"{column}: missing", None))
                     continue
-                x = np.load(job / "samples.npz")["samples"][0]
+                job, seed, value = shown[cells[(row, column)]]
+                data = np.load(job / "samples.npz")
+                x = data["samples"][list(data["seeds"]).index(seed)]
                 if target.dim == 1:
                     q = np.histogram(x[:, 0], edges[0])[0] / len(x)
                 else:
                     q = np.histogram2d(x[:, 0], x[:, 1], edges)[0] / len(x)
-                kl = json.loads((job / "metrics.json").read_text())["metrics"]["kl"]
-                value = kl["per_seed"][0]
-                label = f"{model}: KL {value:.3g}" if value is not None else model
+                label = f"{column}: KL {value:.3g}" if value is not None else column
                 panels.append((label, q))
-            for j, (title, cells) in enumerate(panels):
+            for j, (title, cells_q) in enumerate(panels):
                 ax = axes[i][j]
                 ax.set_title(
-                    f"{title}" + (f"  (budget {budget})" if j == 0 else ""), fontsize=8
+                    f"{title}" + (f"  (budget {row})" if j == 0 else ""), fontsize=8
                 )
-                if cells is None:
+                if cells_q is None:
                     ax.set_axis_off()
                     continue
                 if target.dim == 1:
                     e = edges[0]
                     color = "0.5" if j == 0 else COLORS[(j - 1) % len(COLORS)]
-                    ax.stairs(cells / np.diff(e), e, fill=True, color=color)
+                    ax.stairs(cells_q / np.diff(e), e, fill=True, color=color)
                 else:
                     area = np.outer(np.diff(edges[0]), np.diff(edges[1]))
                     ax.pcolormesh(
                         edges[0],
                         edges[1],
-                        (cells / area).T,
+                        (cells_q / area).T,
                         cmap="viridis",
                         vmin=0,
                         vmax=(p / area).max(),
                     )
                 ax.tick_params(labelsize=7)
-        mode = "continuous" if bins == 0 else f"{bins} bins"
-        fig.suptitle(f"{target_name}, {mode}: target | models (seed 0)", fontsize=10)
-        path = (
-            Path(folder) / f"compare_{target_name}_{'cont' if bins == 0 else bins}.png"
+        fig.suptitle(f"{section}: target | models (one seed each)", fontsize=10)
+        target_name, bins, _ = next(
+            p.section_key for p in places.values() if p.section == section
         )
+        name = f"compare_{target_name}_{'cont' if bins == 0 else bins}"
+        mode = "continuous" if bins == 0 else f"{bins} bins"
+        if section != f"{target_name}, {mode}":  # other keys differ: keep apart
+            name += "_" + hashlib.sha256(section.encode()).hexdigest()[:6]
+        path = Path(folder) / f"{name}.png"
         _save(fig, path, dpi=100)
-        written.append(path)
+        written[path] = columns
     return written
 
 
@@ -356,10 +726,15 @@ FAILED_STATUSES = ("config_error", "error", "missing", "failed", "interrupted")
 
 
 def failures(rows: list[dict[str, Any]]) -> list[str]:
-    """The jobs whose run did not succeed (every seed diverged counts)."""
+    """The jobs whose run did not succeed (every seed diverged counts), unless
+    other jobs of the same configuration hold all their seeds."""
     out = []
-    for r in rows:
+    for r in _settled(rows):
         status = r.get("run_status", r.get("status"))
+        if r.get("replaced_by"):
+            continue
+        if status == "duplicate":  # its result is gone: as if it never ran
+            status = "missing"
         line = f"{Path(r['job']).name}: {status}"
         if r.get("error"):
             line += f" ({r['error'].splitlines()[0]})"

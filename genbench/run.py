@@ -7,7 +7,6 @@ artifacts, figures and console summary of one run in Hydra's output directory.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -50,11 +49,12 @@ def main(cfg: DictConfig) -> float | None:
         print(f"genbench: not run (interrupted): {job}", file=sys.stderr)
         _FAILED.append(f"interrupted before it started: {job}")
         return None
-    if multirun and _is_complete(out, cfg):
-        print(f"genbench: skipped (complete, same config): {out}", file=sys.stderr)
-        _SKIPPED.append(job)
-        return None
+    choices = _choices()
+    config = None
     try:
+        config = _resolved(cfg)
+        if multirun and _resume(out, Path(hc.sweep.dir), config, choices):
+            return None
         spec = build_run(cfg)
     except USER_ERRORS as err:
         # A configuration error: one readable line, no traceback, nothing written
@@ -67,13 +67,16 @@ def main(cfg: DictConfig) -> float | None:
             return None
         # In a sweep the job's folder records why it did not run.
         from . import artifacts
+        from .identity import identity_hash
 
         artifacts.write_json(
             out / "metrics.json",
             {
                 "status": "config_error",
                 "error": str(err),
-                "config": OmegaConf.to_container(cfg, resolve=True),
+                "identity": identity_hash(config) if config else None,
+                "choices": choices,
+                "config": config,
             },
         )
         _FAILED.append(f"{job}: {err}")
@@ -86,13 +89,16 @@ def main(cfg: DictConfig) -> float | None:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         from . import artifacts
+        from .identity import identity_hash
 
         trace = traceback.format_exc()
         artifacts.atomic_write(out / "error.txt", trace)
         record = {
             "status": "error",
             "error": f"{type(err).__name__}: {err}",
-            "config": OmegaConf.to_container(cfg, resolve=True),
+            "identity": identity_hash(config),
+            "choices": choices,
+            "config": config,
         }
         artifacts.write_json(out / "metrics.json", record)
         print(
@@ -104,27 +110,73 @@ def main(cfg: DictConfig) -> float | None:
         return None
 
 
-def _is_complete(out: Path, cfg: DictConfig) -> bool:
-    """A finished job of the same config: its results can be kept (resume)."""
-    file = out / "metrics.json"
-    if not file.exists():
-        return False
+def _resolved(cfg: DictConfig) -> dict:
+    """The resolved config as plain data; ConfigError if an interpolation fails."""
+    from .config import ConfigError
+
     try:
-        m = json.loads(file.read_text())
-    except (OSError, ValueError):
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"the config cannot be resolved: {first}") from err
+
+
+def _choices() -> dict[str, str | None]:
+    """Hydra's choice of each config group (`model: vae_original`), Hydra's own
+    groups left out: the report labels presets by them."""
+    choices = HydraConfig.get().runtime.choices
+    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "schema"))}
+
+
+def _resume(out: Path, sweep_dir: Path, config: dict, choices: dict) -> bool:
+    """Skip a sweep job whose configuration and seeds already have a complete
+    result in the sweep folder (found by identity, not by job number); say why
+    when a job that was tried before runs again."""
+    from . import artifacts
+    from .identity import find_complete, identity_hash, rerun_reason
+
+    train = config.get("train") or {}
+    seed, n = int(train.get("seed", 0)), int(train.get("seeds", 1))
+    seeds = list(range(seed, seed + n))
+    found = find_complete(out, sweep_dir, config, seeds)
+    if found is None:
+        reason = rerun_reason(out, sweep_dir, config, seeds)
+        if reason:
+            print(f"genbench: re-running {out.name}: {reason}", file=sys.stderr)
         return False
-    same = m.get("config") == json.loads(
-        json.dumps(OmegaConf.to_container(cfg, resolve=True))
+    _SKIPPED.append(str(out))
+    if found == out:
+        print(f"genbench: skipped (complete, same config): {out}", file=sys.stderr)
+        return True
+    # Another job folder holds this configuration and these seeds: record where,
+    # so the folder is not taken for a job that never ran (the report skips it).
+    same_as = os.path.relpath(found, out)
+    artifacts.write_json(
+        out / "metrics.json",
+        {
+            "status": "duplicate",
+            "same_as": same_as,
+            "identity": identity_hash(config),
+            "choices": choices,
+            "seeds": seeds,
+            "config": config,
+        },
     )
-    return same and m.get("status") in ("ok", "partial")
+    print(
+        f"genbench: skipped (same configuration and seeds as {found.name}): {out}",
+        file=sys.stderr,
+    )
+    return True
 
 
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
+    from .identity import identity_hash
     from .train import METRICS, Evaluator, train
 
     t0 = time.perf_counter()
+    config = OmegaConf.to_container(cfg, resolve=True)
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
     try:
@@ -227,7 +279,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "hist_bins": [len(e) - 1 for e in ev.edges],
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "identity": identity_hash(config),
+        "choices": _choices(),
+        "config": config,
         "environment": artifacts.environment(),
     }
     artifacts.write_json(out / "metrics.json", payload)
@@ -426,7 +480,7 @@ def cli() -> int:
     if _SKIPPED:
         print(
             f"genbench: {len(_SKIPPED)} job(s) skipped: already complete with "
-            "the same config",
+            "the same configuration and seeds",
             file=sys.stderr,
         )
     if any(f.startswith("interrupted") for f in _FAILED):

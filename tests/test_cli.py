@@ -163,6 +163,12 @@ def test_ctrl_c_in_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
     assert not list((tmp_path / "sweep").glob("1_*/metrics.json"))
     assert b"not run (interrupted)" in err and b"train.seed=7" in err
     assert b"sweep interrupted; re-run the same command" in err
+    # The summary lists both jobs as not ok and takes no number from them.
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    done = json.loads((first / "metrics.json").read_text())["steps_done"]
+    assert f"| interrupted | {done} of 2000000 | 0, 1, 2 | not counted |" in summary
+    assert "| missing | — | — | not counted; no metrics.json |" in summary
+    assert "| 1600 | — | — |" in summary  # budget, vae, floor: no value
 
 
 def test_second_signal_stops_at_once_first_only_asks(monkeypatch, capfd):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 
 from genbench import report
@@ -113,3 +114,247 @@ def test_submitit_local_launcher(tmp_path):
     (job,) = [p for p in (tmp_path / "sweep").iterdir() if p.name.startswith("0_")]
     assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
     assert (tmp_path / "sweep" / "summary.md").exists()
+
+
+def _job(folder, *overrides, kl=(0.1, 0.2), status="ok", age=0, **extra):
+    """A job folder as genbench writes it (metrics.json from a composed config,
+    a little samples.npz), without training: for the report's grouping."""
+    import os
+
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from genbench.identity import identity_hash
+
+    from .conftest import compose_cfg
+
+    cfg = compose_cfg(*overrides)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    t = cfg.train
+    seeds = list(range(t.seed, t.seed + len(kl)))
+    choices = dict(model="gan", target="1d_trimodal")
+    choices.update(o.split("=") for o in overrides if o.split("=")[0] in choices)
+    record = {
+        "status": status,
+        "model": cfg.model.name,
+        "target": cfg.target.name,
+        "bins": cfg.bins.n,
+        "budget": {"params": cfg.budget.params, "scope": cfg.budget.scope},
+        "hidden": 10,
+        "n_params": 100,
+        "steps": t.steps,
+        "steps_done": extra.get("steps_done", t.steps),
+        "seeds": seeds,
+        "seed_status": [
+            {"seed": s, "status": "ok" if v is not None else "diverged"}
+            | ({} if v is not None else {"step": 150})
+            for s, v in zip(seeds, kl, strict=True)
+        ],
+        "metrics": {"kl": {"per_seed": list(kl), "floor": 0.001}},
+        "timing": {"wall_seconds": 1.0},
+        "identity": identity_hash(config),
+        "choices": choices,
+        "config": config,
+    }
+    if extra.get("old"):  # written before genbench stored identity and choices
+        del record["identity"], record["choices"]
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(record))
+    x = np.random.default_rng(0).normal(size=(len(kl), 200, 1))
+    np.savez(folder / "samples.npz", samples=x, seeds=np.asarray(seeds))
+    stamp = 1_700_000_000 - age
+    os.utime(folder / "metrics.json", (stamp, stamp))
+
+
+def test_report_never_pools_two_configurations_nor_a_seed_twice(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = ("budget.params=400", "train.steps=300", "train.seeds=2")
+    _job(a / "0", "model=vae", "model.lr=0.001", *base, kl=(0.10, 0.12))
+    _job(a / "1", "model=vae", "model.lr=0.003", *base, kl=(0.30, 0.32))
+    _job(a / "2", "model=gan", *base, kl=(0.5, 0.6))
+    _job(a / "3", "model=gan_original", *base, kl=(0.7, 0.8))
+    _job(b / "0", "model=vae", "model.lr=0.001", *base[:1], "train.steps=600")
+    # the same configuration and seeds as a/0, older: counted once, from a/0
+    _job(b / "1", "model=vae", "model.lr=0.001", *base, kl=(0.9, 0.9), age=60)
+    # further seeds of a/0's configuration (from an older genbench): pooled
+    _job(b / "2", "model=vae", *base, "train.seed=2", kl=(0.14, 0.16), old=True)
+    _job(b / "3", "model=vae", "model.lr=0.003", *base, "train.seed=4",
+         status="interrupted", steps_done=100, kl=(0.01, 0.01))  # fmt: skip
+    _job(b / "4", "model=gan", *base, "train.seed=6", status="partial",
+         kl=(0.55, None))  # fmt: skip
+    _job(b / "5", "model=vae", "model.lr=0.001", *base, "target.bounds=[-4,4]")
+
+    assert report.main([str(a), str(b)]) == 0
+    md = capsys.readouterr().out
+    lines = md.splitlines()
+    main = "## 1d_trimodal, continuous, bounds=[-3.5,3.5]"
+    assert main in lines and "## 1d_trimodal, continuous, bounds=[-4.0,4.0]" in lines
+    at = lines.index(main)
+    head = (
+        "| budget, steps | gan | gan_original | vae lr=0.001 | vae lr=0.003 | floor |"
+    )
+    assert lines[at + 2] == head
+    cells = lines[at + 4].split(" | ")
+    assert cells[0] == "| 400, 300 steps"
+    assert "0.5500" in cells[1] and "(3)" in cells[1]  # b/4's ok seed only
+    assert "0.7500" in cells[2] and "(2)" in cells[2]
+    assert "0.1300" in cells[3] and "(4)" in cells[3]  # a/0 + b/2, not b/1
+    assert "0.3100" in cells[4] and "(2)" in cells[4]  # not b/3
+    assert lines[at + 5].startswith("| 400, 600 steps | — | — | ") and "(2)" in md
+    not_ok = md[md.index("## Not ok") : md.index("## Repeats")]
+    assert f"| {b / '3'} | interrupted | 100 of 300 | 4, 5 |" in not_ok
+    assert f"| {b / '4'} | partial | 300 of 300 | 7 diverged at step 150 |" in not_ok
+    assert f"| {b / '1'} | seeds 0, 1 | {a / '0'} |" in md
+    rows = report.collect([a, b])
+    assert report.failures(rows) == ["3: interrupted"]
+    assert sum(r["counted"] for r in rows) == 2 * 9 + 1 - 2 - 2  # b/1, b/3 out
+    assert {r["config.model.lr"] for r in rows} == {"0.001", "0.003", "0.0002"}
+    # the figures draw every column of the table
+    lines_drawn = report.plot_budget(rows, tmp_path / "budget.png")
+    assert lines_drawn[main[3:]] == [
+        "gan, 300 steps",
+        "gan_original, 300 steps",
+        "vae lr=0.001, 300 steps",
+        "vae lr=0.001, 600 steps",
+        "vae lr=0.003, 300 steps",
+    ]
+    figures = report.plot_side_by_side(rows, tmp_path)
+    assert len(figures) == 2 and all(p.exists() for p in figures)
+    assert max(figures.values(), key=len) == head.split(" | ")[1:-1]
+    assert report.main([str(a), str(b), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "summary.md").read_text() == md
+
+
+def test_resume_finds_jobs_by_configuration_and_says_why_it_reruns(tmp_path):
+    fast = [o for o in FAST if not o.startswith("jax_cache")]
+    cache = f"jax_cache={FAST[-1].partition('=')[2]}"
+    first = run_cli(
+        "-m", "model=vae", "budget.params=400,1600", *fast, cache,
+        "hydra.sweep.dir=sweep", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    sweep = tmp_path / "sweep"
+    (j400,) = sweep.glob("0_budget.params=400,*")
+    (j1600,) = sweep.glob("1_budget.params=1600,*")
+    stamps = {j: (j / "metrics.json").stat().st_mtime_ns for j in (j400, j1600)}
+    # The same study with one more budget: 1600 is now job 2. The progress bar
+    # and the compilation cache (override and environment) do not change what a
+    # job computes: neither finished job runs again.
+    second = [
+        "-m", "model=vae", "budget.params=400,800,1600", *fast,
+        "train.progress=true", "hydra.sweep.dir=sweep",
+    ]  # fmt: skip
+    # another path (a link: the programs compiled so far stay cached)
+    (tmp_path / "cache").symlink_to(cache.partition("=")[2])
+    env = {"GENBENCH_JAX_CACHE": str(tmp_path / "cache")}
+    proc = run_cli(*second, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 job(s) skipped" in proc.stderr and "re-running" not in proc.stderr
+    assert {j: (j / "metrics.json").stat().st_mtime_ns for j in stamps} == stamps
+    (repeat,) = sweep.glob("2_budget.params=1600,*")
+    record = json.loads((repeat / "metrics.json").read_text())
+    assert record["status"] == "duplicate"
+    assert (repeat / record["same_as"]).resolve() == j1600.resolve()
+    assert not (repeat / "params").exists()
+    summary = (sweep / "summary.md").read_text()
+    rows = [x for x in summary.splitlines() if x.startswith("| 1600 |")]
+    assert len(rows) == 1 and "(2)" in rows[0]  # two seeds, not four
+    assert "| 800 |" in summary and "## Not ok" not in summary
+    good = json.loads((j400 / "metrics.json").read_text())
+    done = json.loads((j1600 / "metrics.json").read_text())
+    assert done["identity"] == record["identity"] != good["identity"]
+    assert good["choices"]["model"] == "vae" and len(good["identity"]) == 12
+
+    # An unfinished job runs again, and the console says why.
+    good.update(status="interrupted", steps_done=100)
+    (j400 / "metrics.json").write_text(json.dumps(good))
+    proc = run_cli(*second, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"re-running {j400.name}: previous status interrupted at step 100 of 200"
+        in proc.stderr
+    )
+    assert "2 job(s) skipped" in proc.stderr
+    assert json.loads((j400 / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_long_list_overrides_give_short_stable_folder_names(tmp_path):
+    twelve = [
+        "target.means=[" + ",".join(f"{m - 5.5:.1f}" for m in range(12)) + "]",
+        "target.stds=[" + ",".join(["0.2012345678"] * 12) + "]",
+        "target.weights=[" + ",".join(["0.1"] * 4 + ["0.075"] * 8) + "]",
+        "target.bounds=[-7,7]",
+    ]
+    args = [
+        "-m",
+        "model=vae",
+        "model.lr=1e-3,3e-3",
+        *twelve,
+        *FAST,
+        "hydra.sweep.dir=s",
+    ]
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p for p in (tmp_path / "s").iterdir() if p.is_dir())
+    assert [p.name[:2] for p in jobs] == ["0_", "1_"]
+    for job in jobs:  # job number, the overrides cut short, a hash of them all
+        assert len(job.name.encode()) <= 170
+        assert job.name[2:].startswith("model.lr=") and job.name[-11] == "_"
+        assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    assert "| budget | vae lr=0.001 | vae lr=0.003 | floor |" in summary
+    again = run_cli(*args, cwd=tmp_path)  # resume finds both jobs
+    assert "2 job(s) skipped" in again.stderr and again.returncode == 0
+    assert sorted(p for p in (tmp_path / "s").iterdir() if p.is_dir()) == jobs
+
+
+def test_errors_building_a_user_config_are_config_errors(tmp_path):
+    target = tmp_path / "user" / "target"
+    target.mkdir(parents=True)
+    common = "name: mine\nmeans: [-1.0, 1.0]\n"
+    (target / "typo.yaml").write_text(
+        f"_target_: genbench.targets.Mixture1D\n{common}std: [0.3, 0.3]\n"
+    )
+    (target / "scalar.yaml").write_text(
+        f"_target_: genbench.targets.Mixture1D\n{common}stds: 0.3\n"
+    )
+    (target / "nope.yaml").write_text(f"_target_: genbench.targets.Nope\n{common}")
+    user = ["--config-dir", str(tmp_path / "user"), "model=vae", *FAST]
+    proc = run_cli(*user, "target=typo", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert (
+        "genbench: error: target.std is not an argument of Mixture1D; "
+        "allowed: name, means, stds, weights, bounds\n" in proc.stderr
+    )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+    proc = run_cli(
+        "-m", *user, "target=typo,scalar,nope,1d_bimodal", "hydra.sweep.dir=s",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("genbench: error")]
+    assert errors == [
+        "genbench: error: target.std is not an argument of Mixture1D; "
+        "allowed: name, means, stds, weights, bounds",
+        "genbench: error: target.stds=0.3 is not allowed: Mixture1D expects "
+        "list[float]",
+        "genbench: error: target._target_='genbench.targets.Nope' cannot be "
+        "imported: 'genbench.targets' has no attribute 'Nope'",
+    ]
+    status = {
+        re.search(r"[_,]target=([^,]+)", p.name).group(1): json.loads(
+            (p / "metrics.json").read_text()
+        )["status"]
+        for p in (tmp_path / "s").iterdir()
+        if p.is_dir()
+    }
+    assert status == {
+        "typo": "config_error",
+        "scalar": "config_error",
+        "nope": "config_error",
+        "1d_bimodal": "ok",
+    }
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    assert "## 1d_bimodal, continuous" in summary
+    assert summary.count("| config_error |") == 3
