@@ -330,6 +330,18 @@ def _kl_cell(m: dict[str, Any] | None) -> str:
     return text + f" ({n})"
 
 
+def _trained_with(m: dict[str, Any], best: dict[str, Any]) -> bool:
+    """Whether a retrain job's config holds the best trial's settings (a search
+    continued after the retrain may have found a better trial)."""
+    for key, value in (best.get("params") or {}).items():
+        node: Any = m.get("config", {})
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node != value:
+            return False
+    return True
+
+
 def _seed_range(seed: int, n: int) -> str:
     return f"{seed}" if n == 1 else f"{seed}–{seed + n - 1}"
 
@@ -355,6 +367,11 @@ def _best_so_far(trials: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 def to_markdown(sweep: Path, state: dict[str, Any]) -> str:
     """summary.md of a tuning sweep: default vs tuned per model, then each search."""
+    return "\n".join(_comparison(sweep, state) + _searches(sweep, state)) + "\n"
+
+
+def _comparison(sweep: Path, state: dict[str, Any]) -> list[str]:
+    """The head of summary.md: trial budget, selection, default vs tuned table."""
     setting = state["setting"]
     studies = state["studies"]
     mode = "continuous" if setting["bins"] == 0 else f"{setting['bins']} bins"
@@ -386,7 +403,8 @@ def to_markdown(sweep: Path, state: dict[str, Any]) -> str:
     tuned_means = {}
     for model, s in studies.items():
         tuned = _metrics(sweep, (s.get("retrain_jobs") or {}).get("tuned"))
-        if tuned and tuned["metrics"]["kl"]["mean"] is not None:
+        fresh = tuned is not None and _trained_with(tuned, s.get("best") or {})
+        if fresh and tuned["metrics"]["kl"]["mean"] is not None:
             tuned_means[model] = tuned
     best_model = min(
         tuned_means, key=lambda k: tuned_means[k]["metrics"]["kl"]["mean"], default=None
@@ -396,6 +414,8 @@ def to_markdown(sweep: Path, state: dict[str, Any]) -> str:
         default = _metrics(sweep, jobs.get("default"))
         tuned = _metrics(sweep, jobs.get("tuned"))
         tuned_cell = _kl_cell(tuned)
+        if tuned is not None and not _trained_with(tuned, (s.get("best") or {})):
+            tuned_cell = "stale: not the best trial's settings; re-run the command"
         if len(tuned_means) < 2:
             pass  # nothing to compare
         elif model == best_model:
@@ -421,7 +441,13 @@ def to_markdown(sweep: Path, state: dict[str, Any]) -> str:
         "Open trials were interrupted and run again when the same command is "
         "re-run. Figures: `tune_compare.png`, `tune_history.png`.\n"
     )
-    for model, s in studies.items():
+    return out
+
+
+def _searches(sweep: Path, state: dict[str, Any]) -> list[str]:
+    """One section per model: its study, space, defaults and best values."""
+    out = []
+    for model, s in state["studies"].items():
         out.append(f"\n## {model}: search\n")
         out.append(
             f"Study `{s['study_name']}` ({s['storage_label']}); {_trial_budget(s)}; "
@@ -462,7 +488,7 @@ def to_markdown(sweep: Path, state: dict[str, Any]) -> str:
                 out.append(
                     f"- #{tr['number']} `{tr.get('folder')}`: {tr.get('reason')}"
                 )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _show(value: Any) -> str:
@@ -493,6 +519,8 @@ def plot_compare(sweep: Path, state: dict[str, Any], path: Path) -> None:
         jobs = s.get("retrain_jobs") or {}
         for i, which in enumerate(("default", "tuned")):
             m = _metrics(sweep, jobs.get(which))
+            if m is not None and which == "tuned":
+                m = m if _trained_with(m, s.get("best") or {}) else None
             if m is None:
                 ax.text(i, 0.5, "—", ha="center", transform=ax.get_xaxis_transform())
                 continue
@@ -629,6 +657,9 @@ class TuneSummary(Callback):
 
         folder = Path(config.hydra.sweep.dir)
         SWEEP_FAILURES[:] = write_summary(folder)
+        state = load_state(folder)
+        if state.get("studies"):  # the comparison on the console too
+            print("\n".join(_comparison(folder, state)))
         print(f"genbench: tuning summary in {folder}/summary.md", file=sys.stderr)
 
 

@@ -17,7 +17,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from genbench import tune
+from genbench import artifacts, tune
 from genbench.config import build_run
 
 from .conftest import CONF, FAST, run_cli
@@ -120,13 +120,21 @@ def _write_metrics(folder: Path, status: str, per_seed=(0.2, 0.4), **extra) -> P
     ok = [{"seed": i, "status": "ok"} for i in range(len(per_seed))]
     if status in ("failed", "partial"):
         ok[0] = {"seed": 0, "status": "diverged", "step": 5}
-    vals = [v for v in per_seed if v is not None]
-    mean = sum(vals) / len(vals) if vals else None
-    record = {
+    values = np.array([np.nan if v is None else v for v in per_seed])
+    kl = artifacts._clean(artifacts.seed_stats(values))
+    record = {  # the fields a job's metrics.json has that the summaries read
+        "model": "m",
+        "target": "t",
+        "bins": 0,
+        "budget": {"params": 1600, "scope": "total"},
+        "hidden": 8,
+        "n_params": 1600,
+        "steps": 100,
+        "timing": {"wall_seconds": 1.0},
         "status": status,
         "seeds": list(range(len(per_seed))),
         "seed_status": ok,
-        "metrics": {"kl": {"mean": mean, "std": 0.1, "per_seed": list(per_seed)}},
+        "metrics": {"kl": kl},
         **extra,
     }
     (folder / "metrics.json").write_text(json.dumps(record))
@@ -167,6 +175,89 @@ def test_presets_compose_into_the_tuned_config(tmp_path):
     assert (full.model.lr, full.train.batch_size) == (0.0042, 128)
     spec = build_run(full)
     assert spec.family.lr == 0.0042 and spec.settings.batch_size == 128
+
+
+def _study(model: str, lr_best: float, trials: list) -> dict:
+    return {
+        "study_name": f"t/{model}",
+        "storage_label": "sqlite:///x.db",
+        "n_trials": 2,
+        "status": "done",
+        "trial": {"steps": 100, "seeds": 2, "seed": 0},
+        "retrain": {"enabled": True, "steps": 400, "seeds": 3, "seed": 1000},
+        "sampler": {"name": "TPESampler", "seed": 0, "n_startup_trials": 1},
+        "space": {"model.lr": "tag(log, interval(1e-4, 1e-2))"},
+        "defaults": {"model.lr": 1e-3},
+        "trials": trials,
+        "best": {"number": 1, "value": 0.2, "params": {"model.lr": lr_best}},
+        "presets": None,
+        "retrain_jobs": {
+            "default": f"{model}/retrain_default",
+            "tuned": f"{model}/retrain_tuned",
+        },
+    }
+
+
+def test_summary_compares_default_and_tuned_and_flags_a_stale_retrain(tmp_path):
+    trials = [
+        {"number": 0, "state": "COMPLETE", "value": 0.5, "params": {}, "folder": None},
+        {"number": 1, "state": "COMPLETE", "value": 0.2, "params": {}, "folder": None},
+        {
+            "number": 2,
+            "state": "FAIL",
+            "value": None,
+            "params": {},
+            "folder": "x/t2",
+            "reason": "2 of 2 seed(s) diverged",
+        },
+    ]
+    state = {
+        "setting": {
+            "target": "1d_trimodal",
+            "budget": 1600,
+            "scope": "total",
+            "bins": 0,
+        },
+        "studies": {
+            "gan": _study("gan", 0.003, trials),
+            "vae": _study("vae", 0.002, trials),
+            "rbm": _study("rbm", 0.004, trials),
+        },
+    }
+    (tmp_path / "tune.json").write_text(json.dumps(state))
+    for model, lr, values in (
+        ("gan", 0.003, (0.1, 0.12, 0.14)),
+        ("vae", 0.005, (0.3, 0.3, 0.3)),
+        ("rbm", 0.004, (0.13, 0.2, 0.27)),
+    ):
+        for which, used, kl in (
+            ("default", 1e-3, (0.5, 0.6, 0.7)),
+            ("tuned", lr, values),
+        ):
+            _write_metrics(
+                tmp_path / model / f"retrain_{which}",
+                "ok",
+                per_seed=kl,
+                config={"model": {"lr": used}},
+            )
+    failures = tune.write_summary(tmp_path)
+    assert failures == []
+    md = (tmp_path / "summary.md").read_text()
+    assert "2 trials × 2 seeds × 100 steps = 400 seed-steps" in md
+    assert "(the same for every model)" in md and "fresh seeds (1000–1002" in md
+    gan = next(x for x in md.splitlines() if x.startswith("| gan |"))
+    vae = next(x for x in md.splitlines() if x.startswith("| vae |"))
+    assert "| 0.6000 ± 0.1000 [0.3516, 0.8484] (3) |" in gan  # the default
+    assert "| 0.6000 ± 0.1000" in vae
+    assert "#1: 0.2000 | 2 / 1 / 0 of 2 |" in gan
+    rbm = next(x for x in md.splitlines() if x.startswith("| rbm |"))
+    # the vae's retrain ran another lr than its best trial's: not shown as tuned
+    assert "stale" in vae and "stale" not in gan + rbm
+    assert "| **0.1200 ± 0.0200 [0.0703, 0.1697] (3)** |" in gan  # lowest tuned
+    assert "| ≈ 0.2000 ± 0.0700" in rbm  # its interval overlaps the best one's
+    assert "- #2 `x/t2`: 2 of 2 seed(s) diverged" in md
+    for png in ("tune_compare.png", "tune_history.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
 
 # --- the sweeper through the CLI ----------------------------------------------------
