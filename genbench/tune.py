@@ -389,12 +389,18 @@ def _comparison(sweep: Path, state: dict[str, Any]) -> list[str]:
         f"over its seeds {_seed_range(t['seed'], t['seeds'])} after its steps; a "
         "trial with a diverged seed counts as failed.\n"
     )
-    out.append(
-        f"**Selection.** The best trial's settings and the defaults are both "
-        f"retrained at {r['steps']} steps on {r['seeds']} fresh seeds "
-        f"({_seed_range(r['seed'], r['seeds'])}, none used by the search), so the "
-        "tuned number below is not the search's optimistic best.\n"
-    )
+    if not r.get("enabled", True):
+        out.append(
+            "**Selection.** No retrain (`hydra.sweeper.retrain.enabled=false`): "
+            "only the search's own numbers below, which flatter the best trial.\n"
+        )
+    else:
+        out.append(
+            f"**Selection.** The best trial's settings and the defaults are both "
+            f"retrained at {r['steps']} steps on {r['seeds']} fresh seeds "
+            f"({_seed_range(r['seed'], r['seeds'])}, none used by the search), so "
+            "the tuned number below is not the search's optimistic best.\n"
+        )
     out.append(
         "| model | default | tuned | best trial (its search KL) | trials ok / failed "
         "/ open | searched |"
