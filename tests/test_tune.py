@@ -409,6 +409,22 @@ def test_bad_tuning_input_is_one_line_before_any_trial(tmp_path, args, message):
 
 
 @needs_optuna
+def test_a_study_started_with_other_settings_is_not_continued(tmp_path):
+    import optuna
+
+    (tmp_path / "sweep").mkdir()
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}"
+    name = "1d_trimodal_total1600_bins0/rbm"
+    study = optuna.create_study(study_name=name, storage=storage)
+    other = {"config": {}, "space": {}, "trial": {"steps": 5, "seeds": 1, "seed": 0}}
+    study.set_user_attr("genbench", other)
+    proc = run_cli(*TUNE, "model=rbm", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"study {name!r} in {storage} was started with other settings" in proc.stderr
+    assert not optuna.load_study(study_name=name, storage=storage).trials
+
+
+@needs_optuna
 @pytest.mark.slow
 def test_same_seed_same_trials_and_an_interrupted_search_continues_as_if_not(
     tmp_path,
