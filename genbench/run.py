@@ -493,10 +493,13 @@ def cli() -> int:
             )
         return 130
     from .report import SWEEP_FAILURES
+    from .tune import DIVERGED_TRIALS
 
     # In a sweep the summary callback counts failures from the job folders, which
-    # also covers launchers that run jobs in other processes.
-    failed = list(SWEEP_FAILURES) or list(_FAILED)
+    # also covers launchers that run jobs in other processes. A tuning trial whose
+    # seeds diverged is a search result (told to Optuna as FAIL), not a failure.
+    own = [f for f in _FAILED if f.partition(": ")[2] not in DIVERGED_TRIALS]
+    failed = list(SWEEP_FAILURES) or own
     if failed and (_MULTIRUN or SWEEP_FAILURES):
         print(f"genbench: {len(failed)} job(s) failed:", file=sys.stderr)
         for failure in failed:
