@@ -71,10 +71,10 @@ BLOCK_MIN, BLOCK_MAX = 25, 64
 class TrainSettings:
     """Plain settings of a run (the `train` group; its schema is derived from this)."""
 
-    steps: int = 20000
+    steps: int = 100_000
     batch_size: int = 256
     seed: int = 0
-    seeds: int = 3
+    seeds: int = 8
     snapshot_percent: float = 5.0
     eval_samples: int = 100_000
     snapshot_eval_samples: int = 10_000
