@@ -28,7 +28,16 @@ from omegaconf import DictConfig, OmegaConf
 from .artifacts import atomic_write, csv_text
 from .identity import COMPLETE, flatten, identity, identity_hash, read_record
 
-__all__ = ["collect", "to_csv", "to_markdown", "write_summary", "SweepSummary", "main"]
+__all__ = [
+    "collect",
+    "to_csv",
+    "to_markdown",
+    "plot_budget",
+    "plot_steps",
+    "write_summary",
+    "SweepSummary",
+    "main",
+]
 
 HEADLINE = "kl"
 
@@ -151,6 +160,7 @@ def _job_rows(
         "n_params": m["n_params"],
         "steps": m["steps"],
         "steps_done": m.get("steps_done", m["steps"]),
+        "flops_per_step": m.get("flops_per_step"),
         "run_status": m["status"],
         **{f"time.{k}": v for k, v in m["timing"].items()},
     }
@@ -590,6 +600,97 @@ def plot_budget(
     return {section: sorted(points[section]) for section in sections}
 
 
+def plot_steps(
+    rows: list[dict[str, Any]], path: Path, metric: str = HEADLINE
+) -> dict[str, list[str]]:
+    """The training-budget axis: metric against training steps, training seconds
+    and training FLOPs per seed, a line per column (and budget, where budgets
+    differ) with its 95 % interval over seeds as a band; a row of panels per
+    section. Each point is its own run of that many steps (the schedules decay
+    over `train.steps`). Drawn only when step counts differ; returns the lines
+    drawn in each section."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import _save
+
+    rows = _settled(rows)
+    places = _layout(rows)
+    if len({r.get("steps") for r in rows if r.get("counted")}) < 2:
+        return {}
+    # section -> line -> steps -> {"values": [...], "seconds": [...], "flops": [...]}
+    points: dict[str, dict[str, dict[int, dict[str, list]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    )
+    order = {}
+    budgets: dict[str, set] = defaultdict(set)
+    for r in rows:
+        if r["counted"]:
+            budgets[places[_identity_of(r)].section].add(r["budget"])
+    for r in rows:
+        if not r["counted"]:
+            continue
+        p = places[_identity_of(r)]
+        several = len(budgets[p.section]) > 1
+        line = p.column + (f", budget {r['budget']}" if several else "")
+        point = points[p.section][line][int(r["steps"])]
+        point["values"].append(r.get(metric))
+        point["seconds"].append(r.get("time.train_seconds"))
+        if r.get("flops_per_step") is not None:
+            point["flops"].append(r["flops_per_step"] * r["steps"])
+        order.setdefault(p.section, p.section_key)
+    sections = sorted(order, key=order.get)
+    axes_x = [
+        ("steps", "training steps"),
+        ("seconds", "training seconds (all seeds of a run)"),
+        ("flops", "training FLOPs per seed (XLA cost analysis)"),
+    ]
+    fig, axes = plt.subplots(
+        len(sections),
+        len(axes_x),
+        squeeze=False,
+        figsize=(4.4 * len(axes_x), 3.5 * len(sections)),
+        layout="constrained",
+    )
+    for row_axes, section in zip(axes, sections, strict=True):
+        for ax, (kind, label) in zip(row_axes, axes_x, strict=True):
+            for line, per_steps in sorted(points[section].items()):
+                xs, ys, los, his = [], [], [], []
+                for steps in sorted(per_steps):
+                    point = per_steps[steps]
+                    stat = _stats(point["values"])
+                    if stat is None:
+                        continue
+                    if kind == "steps":
+                        x = steps
+                    else:
+                        known = [v for v in point[kind] if v is not None]
+                        if not known:
+                            continue
+                        x = sum(known) / len(known)
+                    ci = _interval(stat) or (stat[0], stat[0])
+                    xs.append(x)
+                    ys.append(stat[0])
+                    los.append(max(ci[0], 1e-12))
+                    his.append(ci[1])
+                if not xs:
+                    continue
+                (drawn,) = ax.plot(xs, ys, marker="o", ms=3, label=line)
+                ax.fill_between(xs, los, his, color=drawn.get_color(), alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(label)
+            ax.set_ylabel(f"{metric} (mean, 95 % band)")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_title(section, fontsize=9)
+            if ax.lines:
+                ax.legend(fontsize=7, frameon=False)
+    _save(fig, path)
+    return {section: sorted(points[section]) for section in sections}
+
+
 def _grid_of(job: Path):
     """The scoring grid and exact cell probabilities of a job, from its config."""
     from hydra.utils import instantiate
@@ -714,7 +815,11 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
     folder = Path(folder)
     atomic_write(folder / "summary.csv", to_csv(rows))
     atomic_write(folder / "summary.md", to_markdown(rows))
-    plot_budget(rows, folder / "summary_budget.png")
+    counted = [r for r in _settled(rows) if r.get("counted")]
+    steps_vary = len({r["steps"] for r in counted}) > 1
+    if not steps_vary or len({r["budget"] for r in counted}) > 1:
+        plot_budget(rows, folder / "summary_budget.png")
+    plot_steps(rows, folder / "summary_steps.png")
     plot_side_by_side(rows, folder)
 
 

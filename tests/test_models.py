@@ -244,3 +244,12 @@ def test_rbm_analytic_cd_gradient_equals_autodiff_of_free_energies():
         jax.tree_util.tree_leaves(auto), jax.tree_util.tree_leaves(manual), strict=True
     ):
         np.testing.assert_allclose(np.asarray(m), np.asarray(a), rtol=2e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", [GAN(), VAE(), RBM()])
+def test_step_flops_count_the_step_and_grow_with_the_batch(family):
+    small = family.step_flops(1, 16, 64)
+    big = family.step_flops(1, 16, 256)
+    # a one-layer step: at least the forward matmuls of every batch row, and
+    # close to proportional to the batch (the parameter update is a fixed part)
+    assert small >= 64 * 16 * 2 and 3.0 < big / small <= 4.0

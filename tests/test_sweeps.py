@@ -151,7 +151,8 @@ def _job(folder, *overrides, kl=(0.1, 0.2), status="ok", age=0, **extra):
             for s, v in zip(seeds, kl, strict=True)
         ],
         "metrics": {"kl": {"per_seed": list(kl), "floor": 0.001}},
-        "timing": {"wall_seconds": 1.0},
+        "timing": {"wall_seconds": 1.0, **extra.get("timing", {})},
+        "flops_per_step": extra.get("flops_per_step"),
         "identity": identity_hash(config),
         "choices": choices,
         "config": config,
@@ -358,3 +359,39 @@ def test_errors_building_a_user_config_are_config_errors(tmp_path):
     summary = (tmp_path / "s" / "summary.md").read_text()
     assert "## 1d_bimodal, continuous" in summary
     assert summary.count("| config_error |") == 3
+
+
+def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path):
+    # the budget-curve study: families x step counts, one budget
+    for i, (model, steps, kl) in enumerate(
+        [
+            ("gan", 300, (0.5, 0.7)),
+            ("gan", 600, (0.3, 0.4)),
+            ("gan", 1200, (0.2, 0.25)),
+            ("vae", 300, (0.2, 0.21)),
+            ("vae", 1200, (0.1, 0.12)),
+        ]
+    ):
+        _job(
+            tmp_path / "s" / str(i),
+            f"model={model}",
+            f"train.steps={steps}",
+            "train.seeds=2",
+            kl=kl,
+            timing={"train_seconds": steps / 100},
+            flops_per_step=1e6,
+        )
+    rows = report.collect([tmp_path / "s"])
+    drawn = report.plot_steps(rows, tmp_path / "steps.png")
+    assert drawn == {"1d_trimodal, continuous": ["gan", "vae"]}
+    assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"
+    md = report.to_markdown(rows)
+    assert "| budget, steps | gan | vae | floor |" in md
+    assert "| 1600, 600 steps | **0.3500" in md and "| — |" in md
+    # a sweep at one budget gets the steps figure, not a budget figure of points
+    report.write_summary(tmp_path / "out", rows)
+    assert (tmp_path / "out" / "summary_steps.png").exists()
+    assert not (tmp_path / "out" / "summary_budget.png").exists()
+    # one step count: no steps figure
+    one = [r for r in rows if r.get("steps") == 300]
+    assert report.plot_steps(one, tmp_path / "none.png") == {}

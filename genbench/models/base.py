@@ -137,6 +137,18 @@ class AbstractFamily(abc.ABC):
     @abc.abstractmethod
     def sample(self, state: Any, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]: ...
 
+    def step_flops(self, data_dim: int, hidden: int, batch_size: int) -> float:
+        """Floating-point operations of one training step of one seed, from XLA's
+        cost analysis of the lowered (unoptimised) step: matrix products and
+        elementwise work alike. Traces the step abstractly; computes nothing."""
+        state = eqx.filter_eval_shape(self.init, jr.key(0), data_dim, hidden)
+        batch = jax.ShapeDtypeStruct((batch_size, data_dim), jnp.float32)
+        key = jax.eval_shape(lambda: jr.key(0))
+        cost = jax.jit(self.step).lower(state, batch, key).cost_analysis()
+        if isinstance(cost, list):  # older JAX: one dict per program
+            cost = cost[0]
+        return float((cost or {}).get("flops", float("nan")))
+
     def params(self, state: Any) -> eqx.Module:
         """The networks inside a training state (what gets saved)."""
         return state.nets
