@@ -22,7 +22,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .artifacts import atomic_write, csv_text
+from .artifacts import atomic_write, csv_text, t_interval
 
 __all__ = ["collect", "to_csv", "to_markdown", "write_summary", "SweepSummary", "main"]
 
@@ -81,6 +81,7 @@ def collect(paths: Sequence[Path]) -> list[dict[str, Any]]:
             "hidden": m["hidden"],
             "n_params": m["n_params"],
             "steps": m["steps"],
+            "modes_total": m.get("modes_total"),
             "run_status": m["status"],
             **{f"time.{k}": v for k, v in m["timing"].items()},
         }
@@ -106,15 +107,15 @@ def _stats(values: list[float]) -> tuple[float, float, int] | None:
     return mean, math.sqrt(var), len(v)
 
 
-def _interval(s: tuple[float, float, int]) -> tuple[float, float] | None:
-    """95 % Student-t interval of the mean over seeds (as in metrics.json)."""
-    from scipy import stats
+def _interval(
+    s: tuple[float, float, int], metric: str = HEADLINE
+) -> list[float] | None:
+    """95 % interval of the mean over seeds within the metric's range, as in
+    metrics.json (`artifacts.t_interval`)."""
+    from .metrics import METRIC_RANGES
 
-    mean, std, n = s
-    if n < 2:
-        return None
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return mean - half, mean + half
+    lo, hi = METRIC_RANGES[metric]
+    return t_interval(*s, (lo, math.inf if hi is None else hi))
 
 
 def _groups(rows, metric: str = HEADLINE):
@@ -164,14 +165,14 @@ def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
             stats = {m: _stats(per_model.get(m, [])) for m in models}
             ranked = [m for m in models if stats[m] is not None]
             best = min(ranked, key=lambda m: stats[m][0]) if ranked else None
-            best_ci = _interval(stats[best]) if best else None
+            best_ci = _interval(stats[best], metric) if best else None
             cells = []
             for model in models:
                 s = stats[model]
                 if s is None:
                     cells.append("—")
                     continue
-                ci = _interval(s)
+                ci = _interval(s, metric)
                 overlaps = bool(
                     ci and best_ci and ci[0] <= best_ci[1] and best_ci[0] <= ci[1]
                 )

@@ -122,6 +122,7 @@ def _is_complete(out: Path, cfg: DictConfig) -> bool:
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
+    from .metrics import METRIC_RANGES
     from .train import METRICS, Evaluator, train
 
     t0 = time.perf_counter()
@@ -145,8 +146,12 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         )
         _FAILED.append("interrupted before the first snapshot")
         return None
+    # the modes of a mixture: its components of positive weight
+    modes_total = None if spec.target.modes is None else len(spec.target.modes)
+    ranges = {**METRIC_RANGES, "modes": (0.0, modes_total or 0.0)}
     metrics = {
-        k: artifacts.seed_stats(v, result.floor.get(k)) for k, v in result.final.items()
+        k: artifacts.seed_stats(v, result.floor.get(k), ranges[k])
+        for k, v in result.final.items()
     }
     n_ok = int((result.diverged_step < 0).sum())
     status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
@@ -225,6 +230,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         if result.interrupted
         else s.eval_samples,
         "hist_bins": [len(e) - 1 for e in ev.edges],
+        "modes_total": modes_total,
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -344,8 +350,8 @@ def _fmt(stat: dict, digits: int = 4) -> str:
     return text
 
 
-def _others(m: dict) -> str:
-    """One line of the secondary metrics (means)."""
+def _others(m: dict, total: int | None = None) -> str:
+    """One line of the secondary metrics (means; modes as covered/total)."""
     names = [
         ("kl_reverse", "rKL"),
         ("js", "JS"),
@@ -358,7 +364,7 @@ def _others(m: dict) -> str:
         f"{label} {m[k]['mean']:.4f}" for k, label in names if m[k]["mean"] is not None
     ]
     if m["modes"]["mean"] is not None:
-        parts.append(f"modes {m['modes']['mean']:.1f}")
+        parts.append(f"modes {m['modes']['mean']:.3g}/{total}")
         parts.append(f"far {m['far']['mean']:.4f}")
     return "  ".join(parts)
 
@@ -387,7 +393,7 @@ def _summary(p: dict, out: Path) -> str:
         )
         + ")",
         f"  W1       {_fmt(m['w1'])}",
-        f"  others   {_others(m)}",
+        f"  others   {_others(m, p.get('modes_total'))}",
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]

@@ -26,16 +26,19 @@ import numpy as np
 
 from .encoding import AbstractEncoding, OneHotBins
 from .metrics import (
+    METRICS,
     MMD_SAMPLES,
+    cell_shares,
     compat_kl,
     hellinger,
-    histogram,
     js_divergence,
     kl_divergence,
     median_bandwidth,
     mmd_rbf,
     mode_shares,
+    modes_covered,
     reverse_kl,
+    scoring_edges,
     sliced_wasserstein_sorted,
     sorted_projections,
     total_variation,
@@ -43,24 +46,8 @@ from .metrics import (
 from .models.base import AbstractFamily
 from .targets import AbstractTarget
 
-__all__ = ["TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
+__all__ = ["METRICS", "TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
 
-# Every metric of a run, in the order of metrics.json and history.csv.
-METRICS = (
-    "kl",  # KL(P||Q), the headline (the specification's definition)
-    "kl_reverse",  # KL(Q||P)
-    "js",  # Jensen-Shannon divergence
-    "tv",  # total variation distance
-    "hellinger",  # Hellinger distance
-    "w1",  # Wasserstein-1 (sliced in 2D)
-    "mmd",  # MMD^2, RBF kernel, median-heuristic bandwidth
-    "kl_compat",  # KL as other published benchmark code computes it
-    "modes",  # mixture targets: modes holding >= MODE_SHARE of their weight
-    "far",  # mixture targets: share of samples beyond 3 sd of every mode
-    "lost",  # share of samples outside the grid or invalid
-    "invalid",  # share of samples with no valid value or category
-)
-MODE_SHARE = 0.25  # a mode is covered when it holds >= 25 % of its true weight
 # Steps per block of drawn data: long enough that the random-number programs run
 # vectorised (one per block instead of a handful of tiny ones per step), short
 # enough that a block's batches stay small (block x seeds x batch x dim).
@@ -127,11 +114,14 @@ class TrainResult:
 
 
 class Evaluator:
-    """Scores samples against the target's exact histogram, on device.
+    """Scores samples against the target's exact cell probabilities, on device.
 
     Continuous mode scores on the target's histogram grid (`hist_bins` cells per
-    axis); binned mode on the encoding's own grid, with the exact probability of
-    each cell (tails counted in the edge cells, as the encoding puts them there).
+    axis), binned mode on the encoding's own grid; both grids get an underflow
+    and an overflow cell per axis and an `invalid` cell (`metrics.scoring_edges`,
+    `metrics.cell_shares`), so that the exact P and the model's Q each sum to 1.
+    In binned mode the range's edge cells hold the tails (as the encoding puts
+    them there) and the added cells are empty.
     """
 
     def __init__(
@@ -142,12 +132,20 @@ class Evaluator:
     ):
         self.target = target
         self.encoding = encoding
-        if isinstance(encoding, OneHotBins):
-            self.edges = list(encoding.edges)
-            self.p = encoding.bin_probs(target)
-        else:
-            self.edges = target.hist_edges(hist_bins)
-            self.p = np.asarray(target.bin_probs(self.edges))
+        binned = isinstance(encoding, OneHotBins)
+        # in-range cells: what the figures show
+        self.edges = list(encoding.edges) if binned else target.hist_edges(hist_bins)
+        self.cell_edges = scoring_edges(self.edges, open_ends=binned)
+        cells = np.asarray(target.bin_probs(self.cell_edges), dtype=float)
+        self.cells_shape = cells.shape
+        self.p_cells = np.append(cells.ravel(), 0.0)  # the invalid cell: P = 0
+        self.p = cells[(slice(1, -1),) * cells.ndim]
+        self.n_modes = 0 if target.modes is None else len(target.modes)
+
+    def in_range(self, cells: jax.Array) -> jax.Array:
+        """The in-range cells (`*cells`) of a flat scoring-grid vector."""
+        grid = cells[:-1].reshape(self.cells_shape)
+        return grid[(slice(1, -1),) * grid.ndim]
 
     def true_samples(self, n: int, key: jax.Array) -> jax.Array:
         """`n` true samples; in binned mode quantised to their cell centres like
@@ -160,25 +158,34 @@ class Evaluator:
 
     def reference(self, n: int) -> dict[str, jax.Array]:
         """`n` true samples with a fixed key (the same for every seed and snapshot),
-        prepared once: sorted projections for W1, a subsample and bandwidth for MMD.
+        prepared once: sorted projections for W1, a subsample and bandwidth for
+        MMD, and for a mixture the target's shares within 1 and 3 sd of each
+        mode, scored as the models' samples are (so overlapping modes count
+        alike on both sides).
         """
         x = self.true_samples(n, jr.key(20240601))
         sub = x[:MMD_SAMPLES]
-        return {
+        ref = {
             "all": x,
             "sorted": sorted_projections(x),
             "sub": sub,
             "bandwidth": median_bandwidth(sub[:256]),
         }
+        if self.n_modes:  # the target's own shares near each mode (modes_covered)
+            t = self.target
+            ref["modes"] = mode_shares(x, t.modes, t.mode_covs)[:2]
+        return ref
 
     def floor_samples(self, n: int) -> jax.Array:
         """True samples independent of the reference: a perfect model's output."""
         return self.true_samples(n, jr.key(20240602))
 
     def score(self, x: jax.Array, ref: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Every metric of one seed's data-space samples `x` (n, dim)."""
-        q = histogram(x, self.edges)
-        p = jnp.asarray(self.p, q.dtype)
+        """Every metric of one seed's data-space samples `x` (n, dim), and
+        `hist`, the in-range cells of Q."""
+        q = cell_shares(x, self.cell_edges)
+        p = jnp.asarray(self.p_cells, q.dtype)
+        inside = self.in_range(q)
         nan = jnp.full((), jnp.nan, q.dtype)
         out = {
             "kl": kl_divergence(p, q),
@@ -191,14 +198,15 @@ class Evaluator:
             "kl_compat": compat_kl(x, ref["all"]),
             "modes": nan,
             "far": nan,
-            "lost": 1.0 - jnp.sum(q),
-            "invalid": jnp.mean(jnp.any(~jnp.isfinite(x), axis=1)),
-            "hist": q,
+            "lost": 1.0 - jnp.sum(inside),
+            "invalid": q[-1],
+            "hist": inside,
         }
         t = self.target
-        if t.modes is not None:
-            shares, far = mode_shares(x, t.modes, t.mode_covs)
-            covered = shares >= MODE_SHARE * jnp.asarray(t.mode_weights, q.dtype)
+        if self.n_modes:
+            within1, within3, far = mode_shares(x, t.modes, t.mode_covs)
+            target1, target3 = ref["modes"]
+            covered = modes_covered(within1, within3, target1, target3, t.dim)
             out["modes"] = jnp.sum(covered).astype(q.dtype)
             out["far"] = far
         return out

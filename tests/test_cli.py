@@ -226,6 +226,27 @@ def test_every_seed_diverging_is_recorded_and_exits_nonzero(tmp_path):
     assert all(v is None for v in m["metrics"]["kl"]["per_seed"])
 
 
+def test_kl_and_its_floor_stay_nonnegative_when_bounds_cut_off_the_target(tmp_path):
+    # The example: most of 1d_bimodal lies outside [-1, 1]; KL was < 0.
+    proc = run_cli(
+        "model=vae",
+        "target=1d_bimodal",
+        "target.bounds=[-1,1]",
+        *FAST,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for name in ("kl", "kl_reverse", "js", "tv", "hellinger"):
+        stat = m["metrics"][name]
+        assert min(stat["per_seed"]) > 0 and stat["floor"] >= 0, name
+        assert stat["ci95"][0] >= 0, name
+    assert m["metrics"]["lost"]["floor"] > 0.8  # the target's own mass outside
+    assert m["modes_total"] == 2
+    assert "modes " in proc.stdout and "/2" in proc.stdout
+
+
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
