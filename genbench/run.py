@@ -56,6 +56,7 @@ def main(cfg: DictConfig) -> float | None:
         return None
     try:
         spec = build_run(cfg)
+        _check_memory(spec, cfg)
     except USER_ERRORS as err:
         # A configuration error: one readable line, no traceback, nothing written
         # (the full traceback with HYDRA_FULL_ERROR=1, as for Hydra's own errors).
@@ -119,15 +120,41 @@ def _is_complete(out: Path, cfg: DictConfig) -> bool:
     return same and m.get("status") in ("ok", "partial")
 
 
+def _check_memory(spec, cfg: DictConfig) -> None:
+    """Refuse, before compiling, a run whose estimated peak memory does not fit."""
+    from .train import check_memory
+
+    check_memory(
+        spec.family,
+        spec.target,
+        spec.encoding,
+        spec.settings,
+        spec.hidden,
+        cfg.budget.params,
+        cfg.budget.scope,
+    )
+
+
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
     from .metrics import METRIC_RANGES
-    from .train import METRICS, Evaluator, train
+    from .train import Evaluator, train
 
     t0 = time.perf_counter()
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
+    saved: list[bool] = []
+
+    def save_training(result) -> None:
+        """History and parameters, written before the final evaluation (and
+        after an interruption): a failure there loses no training."""
+        if result.history:
+            artifacts.write_csv(out / "history.csv", result.history)
+        nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
+        artifacts.save_params(out / "params", nets, seeds)
+        saved.append(True)
+
     try:
         result = train(
             spec.family,
@@ -136,6 +163,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             s,
             spec.hidden,
             should_stop=lambda: bool(_STOP),
+            on_trained=save_training,
         )
     except KeyboardInterrupt:  # a second signal while compiling: nothing trained
         result = None
@@ -166,12 +194,10 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "seeds": seeds,
     }
 
-    if result.history:
-        artifacts.write_csv(out / "history.csv", result.history)
+    if not saved:
+        save_training(result)
     if result.samples is not None:
         artifacts.save_samples(out / "samples.npz", result.samples, seeds)
-    nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
-    artifacts.save_params(out / "params", nets, seeds)
 
     from . import plots
 
@@ -182,7 +208,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             spec.target,
             ev.edges,
             ev.p,
-            result.snapshot_hists[-1],
+            result.final_hists,
             result.final["kl"],
             meta,
             binned=spec.encoding.mode == "binned",
@@ -197,10 +223,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             meta,
         )
         _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
-        # the family's logged losses: the other columns are metrics or bookkeeping
-        not_logs = ("step", "seed", "diverged", *METRICS)
-        loss_keys = [k for k in result.history[0] if k not in not_logs]
-        plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
+        plots.plot_curves(
+            out / "plots" / "curves.png", result.history, result.log_keys, meta
+        )
 
     wall = time.perf_counter() - t0
     payload = {
@@ -220,17 +245,15 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "batch_size": s.batch_size,
         "seeds": seeds,
         "seed_status": [
-            {"seed": seed, "status": "ok"}
-            if d < 0
-            else {"seed": seed, "status": "diverged", "step": int(d)}
-            for seed, d in zip(seeds, result.diverged_step, strict=True)
+            {"seed": seed, **(failure or {"status": "ok"})}
+            for seed, failure in zip(seeds, result.failures, strict=True)
         ],
         # the final evaluation's sample count (a snapshot's if interrupted)
-        "eval_samples": s.snapshot_eval_samples
-        if result.interrupted
-        else s.eval_samples,
-        "hist_bins": [len(e) - 1 for e in ev.edges],
+        "eval_samples": result.eval_samples,
+        # every row of history.csv is scored on this many (its eval_samples)
+        "snapshot_eval_samples": s.snapshot_eval_samples,
         "modes_total": modes_total,
+        "hist_bins": [len(e) - 1 for e in ev.edges],
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -239,7 +262,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     artifacts.write_json(out / "metrics.json", payload)
     print(_summary(payload, out))
     if status == "failed":
-        _FAILED.append(f"every seed diverged: {out}")
+        _FAILED.append(f"every seed diverged or ran away: {out}")
     if result.interrupted:
         _FAILED.append(f"interrupted at step {result.steps_done}: {out}")
     kl = metrics["kl"]["mean"]
@@ -338,7 +361,7 @@ def _index(tree, i: int):
 def _fmt(stat: dict, digits: int = 4) -> str:
     """`mean ± std [95 % interval], floor F (x times the floor)`."""
     if stat["mean"] is None:
-        return "n/a (every seed diverged)"
+        return "n/a (every seed diverged or ran away)"
     text = f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
     if stat.get("ci95"):
         lo, hi = stat["ci95"]
@@ -385,7 +408,8 @@ def _summary(p: dict, out: Path) -> str:
         f"  ({p['n_params']} params; total {p['n_params_total']},"
         f" sampler {p['n_params_sampler']})",
         f"  trained  {len(p['seeds'])} seed(s) x {p['steps']} steps, batch "
-        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed",
+        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed"
+        f" (curves: {p['snapshot_eval_samples']})",
         f"  KL(P||Q) {_fmt(m['kl'])}   (per seed: "
         + ", ".join(
             "—" if v is None else f"{v:.4f}"
@@ -397,11 +421,15 @@ def _summary(p: dict, out: Path) -> str:
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]
-    if bad:
+    diverged = [s for s in bad if s["status"] == "diverged"]
+    if diverged:
         lines.append(
             "  diverged "
-            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in bad)
+            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in diverged)
         )
+    runaway = [s for s in bad if s["status"] == "runaway"]
+    if runaway:
+        lines.append("  runaway  " + ", ".join(_runaway(s) for s in runaway))
     if p["status"] == "interrupted":
         lines.append(
             f"  INTERRUPTED after {p['steps_done']} of {p['steps']} steps: "
@@ -409,6 +437,17 @@ def _summary(p: dict, out: Path) -> str:
         )
     lines.append(f"  output   {out}")
     return "\n".join(lines)
+
+
+def _runaway(s: dict) -> str:
+    """`seed 1 at step 200 (lost 0.998)`, or the parameter that ran away."""
+    from .train import PARAM_LIMIT
+
+    if s.get("max_param") is not None:
+        why = f"max |param| {s['max_param']:.2g} > {PARAM_LIMIT:.0e}"
+    else:
+        why = f"lost {s['lost']:.3f} of its samples"
+    return f"seed {s['seed']} at step {s['step']} ({why}; metrics null)"
 
 
 def artifacts_clean(values):
@@ -421,7 +460,7 @@ def cli() -> int:
     """Console entry: run Hydra, then exit non-zero if any job failed.
 
     Exit codes: 0 all good (some seeds may have diverged), 1 a job failed (bad
-    configuration, every seed diverged), 130 interrupted (SIGINT/SIGTERM).
+    configuration, every seed diverged or ran away), 130 interrupted (SIGINT/SIGTERM).
     """
     try:
         with _stop_on_signal():
