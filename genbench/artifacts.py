@@ -29,6 +29,7 @@ __all__ = [
     "save_params",
     "environment",
     "seed_stats",
+    "t_interval",
 ]
 
 
@@ -153,23 +154,44 @@ def environment() -> dict[str, Any]:
     }
 
 
-def seed_stats(values: np.ndarray, floor: float | None = None) -> dict[str, Any]:
-    """Per-seed values (NaN for failed seeds) with statistics over the rest.
+def t_interval(
+    mean: float, std: float, n: int, bounds: tuple[float, float] | None = None
+) -> list[float] | None:
+    """95 % interval of a mean over `n` seeds, within the metric's range.
 
-    `mean`, `std` (ddof 1) and `ci95`, the 95 % Student-t interval of the mean
-    over seeds (`mean +- t_{0.975, n-1} std / sqrt(n)`; null with fewer than 2
-    seeds). `floor`: the same metric for true samples (a perfect model).
+    The Student-t interval `mean +- t_{0.975, n-1} std / sqrt(n)`, intersected
+    with `bounds` (the range the metric's values, and so its true mean, lie in;
+    `metrics.METRIC_RANGES`). Cutting away only values the true mean cannot
+    take keeps the coverage of the t-interval exactly. None for fewer than 2
+    seeds.
     """
     from scipy import stats
 
+    if n < 2:
+        return None
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return [float(lo), float(hi)]
+
+
+def seed_stats(
+    values: np.ndarray,
+    floor: float | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Per-seed values (NaN for failed seeds) with statistics over the rest.
+
+    `mean`, `std` (ddof 1) and `ci95`, the 95 % interval of the mean over seeds
+    (`t_interval`, within `bounds`, the metric's range; null with fewer than 2
+    seeds). `floor`: the same metric for true samples (a perfect model).
+    """
     v = np.asarray(values, dtype=float)
     ok = v[np.isfinite(v)]
     mean = float(ok.mean()) if ok.size else None
     std = float(ok.std(ddof=1)) if ok.size > 1 else (0.0 if ok.size else None)
-    ci = None
-    if ok.size > 1:
-        half = float(stats.t.ppf(0.975, ok.size - 1)) * std / np.sqrt(ok.size)
-        ci = [mean - half, mean + half]
+    ci = t_interval(mean, std, int(ok.size), bounds) if ok.size > 1 else None
     return {
         "per_seed": v,
         "mean": mean,

@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import rng
+from .metrics import scoring_edges
 
 __all__ = [
     "AbstractEncoding",
@@ -145,14 +146,13 @@ class OneHotBins(AbstractEncoding):
         )[..., 0]
 
     def bin_probs(self, target) -> np.ndarray:
-        """Exact probability of every cell of the grid, tails counted in edge cells."""
-        open_edges = []
-        for e, std in zip(self.edges, target.std(), strict=True):
-            e = np.array(e, dtype=float)
-            far = 50 * float(std) + float(np.abs(e).max())
-            e[0], e[-1] = -far, far
-            open_edges.append(e)
-        return np.asarray(target.bin_probs(open_edges))
+        """Exact probability of every cell of the grid, tails counted in edge cells.
+
+        The in-range cells of the scoring grid (`metrics.scoring_edges` with
+        open ends), the same code as the evaluation's P.
+        """
+        cells = np.asarray(target.bin_probs(scoring_edges(self.edges, True)))
+        return cells[(slice(1, -1),) * cells.ndim]
 
 
 def categorical(key: PRNGKeyArray, logits: Float[Array, "... k"], impl="hash") -> Array:

@@ -15,8 +15,12 @@ import numpy as np
 from jaxtyping import Array, Float
 
 __all__ = [
+    "METRICS",
+    "METRIC_RANGES",
     "KL_EPS",
+    "scoring_edges",
     "histogram",
+    "cell_shares",
     "kl_divergence",
     "reverse_kl",
     "js_divergence",
@@ -27,11 +31,65 @@ __all__ = [
     "mmd_rbf",
     "median_bandwidth",
     "mode_shares",
+    "modes_covered",
     "compat_kl",
 ]
 
+# Every metric of a run, in the order of metrics.json and history.csv.
+METRICS = (
+    "kl",  # KL(P||Q), the headline (the specification's definition)
+    "kl_reverse",  # KL(Q||P)
+    "js",  # Jensen-Shannon divergence
+    "tv",  # total variation distance
+    "hellinger",  # Hellinger distance
+    "w1",  # Wasserstein-1 (sliced in 2D)
+    "mmd",  # MMD^2, RBF kernel, median-heuristic bandwidth
+    "kl_compat",  # KL as other published benchmark code computes it
+    "modes",  # mixture targets: modes covered (see modes_covered)
+    "far",  # mixture targets: share of samples beyond 3 sd of every mode
+    "lost",  # share of samples outside the range or invalid
+    "invalid",  # share of samples with no valid value or category
+)
+# The range each metric's values lie in, and so the mean over seeds it
+# estimates: intervals over seeds are cut to it (artifacts.t_interval). None
+# as the upper end of `modes`: the target's number of modes.
+METRIC_RANGES: dict[str, tuple[float, float | None]] = {
+    "kl": (0.0, np.inf),
+    "kl_reverse": (0.0, np.inf),
+    "js": (0.0, float(np.log(2.0))),
+    "tv": (0.0, 1.0),
+    "hellinger": (0.0, 1.0),
+    "w1": (0.0, np.inf),
+    "mmd": (-np.inf, np.inf),  # the unbiased MMD^2 estimate can be negative
+    "kl_compat": (0.0, np.inf),
+    "modes": (0.0, None),
+    "far": (0.0, 1.0),
+    "lost": (0.0, 1.0),
+    "invalid": (0.0, 1.0),
+}
 KL_EPS = 1e-10  # the specification's epsilon in KL(P || Q) = sum P log(P / (Q + eps))
 N_PROJECTIONS = 16  # directions of the sliced Wasserstein distance in 2D
+
+
+def scoring_edges(
+    edges: Sequence[np.ndarray], open_ends: bool = False
+) -> list[np.ndarray]:
+    """Edges per axis of the scoring grid: `edges`' cells plus an underflow cell
+    `(-inf, e_0)` and an overflow cell `(e_n, inf)`, so that every finite value
+    falls in exactly one cell and the exact cell probabilities sum to 1.
+
+    `open_ends`: the edge cells of `edges` already reach to -inf and +inf (binned
+    mode, where the encoding puts values beyond the range in the edge cells);
+    then the added cells are empty (`(-inf, -inf)`, `(inf, inf)`) and both grids
+    have the same `n + 2` cells per axis.
+    """
+    out = []
+    for e in edges:
+        e = np.asarray(e, dtype=float)
+        if open_ends:
+            e = np.concatenate([[-np.inf], e[1:-1], [np.inf]])
+        out.append(np.concatenate([[-np.inf], e, [np.inf]]))
+    return out
 
 
 def histogram(
@@ -39,10 +97,10 @@ def histogram(
 ) -> Float[Array, "..."]:
     """Share of the `n` samples in every cell of the grid given by `edges`.
 
-    Normalised by all `n` samples: samples outside the grid (or not finite) are
-    mass lost, so the result sums to the share of samples inside the grid.
-    Cells are half-open `[e_k, e_k+1)`, except the last, which is closed (as
-    `numpy.histogram`).
+    Normalised by all `n` samples: samples outside the grid or not finite are
+    in no cell, so the result sums to the share of finite samples inside the
+    grid. Cells are half-open `[e_k, e_k+1)`, except the last, which is closed
+    (as `numpy.histogram`). Edges may be infinite (see `scoring_edges`).
     """
     n = x.shape[0]
     flat = jnp.zeros((n,), jnp.int32)
@@ -52,18 +110,39 @@ def histogram(
         xi = x[:, axis]
         idx = jnp.searchsorted(e, xi, side="right") - 1
         idx = jnp.where(xi == e[-1], e.shape[0] - 2, idx)
-        inside &= (xi >= e[0]) & (xi <= e[-1])
+        inside &= (xi >= e[0]) & (xi <= e[-1]) & jnp.isfinite(xi)
         flat = flat * (e.shape[0] - 1) + jnp.clip(idx, 0, e.shape[0] - 2)
     shape = tuple(len(e) - 1 for e in edges)
     counts = jnp.zeros((int(np.prod(shape)),), x.dtype).at[flat].add(inside)
     return (counts / n).reshape(shape)
 
 
+def cell_shares(
+    x: Float[Array, "n dim"], edges: Sequence[np.ndarray]
+) -> Float[Array, " cells"]:
+    """The model's distribution Q over the scoring grid, flat, summing to 1.
+
+    `edges` are a scoring grid's (`scoring_edges`: every finite value is in a
+    cell); the result is its cells raveled, then one `invalid` cell holding the
+    share of samples with a coordinate that is not finite (no valid value or
+    category). The exact distribution P on the same cells has P = 0 there.
+    """
+    q = jnp.ravel(histogram(x, edges))
+    invalid = jnp.mean(jnp.any(~jnp.isfinite(x), axis=1)).astype(q.dtype)
+    return jnp.append(q, invalid)
+
+
 def kl_divergence(p: Array, q: Array, eps: float = KL_EPS) -> Array:
-    """KL(P || Q) = sum_i P_i log(P_i / (Q_i + eps)) over cells with P_i > 0."""
+    """KL(P || Q) = sum_i P_i log(P_i / (Q_i + eps)) over cells with P_i > 0.
+
+    For P and Q that each sum to 1 this is >= -log(1 + cells * eps) (Gibbs'
+    inequality with Q + eps), a few 1e-8 below 0 at most, and float rounding
+    is of the same order: values below 0 are reported as 0.
+    """
     p, q = jnp.ravel(p), jnp.ravel(q)
     safe_p = jnp.where(p > 0, p, 1.0)
-    return jnp.sum(jnp.where(p > 0, p * jnp.log(safe_p / (q + eps)), 0.0))
+    terms = jnp.where(p > 0, p * jnp.log(safe_p / (q + eps)), 0.0)
+    return jnp.maximum(jnp.sum(terms), 0.0)
 
 
 def wasserstein1(x: Float[Array, " n"], y: Float[Array, " m"]) -> Array:
@@ -137,9 +216,15 @@ def total_variation(p: Array, q: Array) -> Array:
 
 
 def hellinger(p: Array, q: Array) -> Array:
-    """Hellinger distance sqrt(1 - sum sqrt(P Q)) (0 equal, 1 disjoint)."""
-    bc = jnp.sum(jnp.sqrt(jnp.clip(jnp.ravel(p), 0) * jnp.clip(jnp.ravel(q), 0)))
-    return jnp.sqrt(jnp.clip(1.0 - bc, 0.0))
+    """Hellinger distance sqrt(1 - sum sqrt(P Q)) (0 equal, 1 disjoint).
+
+    Computed as sqrt(sum (sqrt P - sqrt Q)^2 / 2), the same value for P and Q
+    that sum to 1, without the cancellation in 1 - sum sqrt(PQ) (float32
+    rounding there gives 2e-4 for P = Q).
+    """
+    a = jnp.sqrt(jnp.clip(jnp.ravel(p), 0))
+    b = jnp.sqrt(jnp.clip(jnp.ravel(q), 0))
+    return jnp.sqrt(0.5 * jnp.sum((a - b) ** 2))
 
 
 # --- sample-based --------------------------------------------------------------
@@ -174,23 +259,52 @@ def mmd_rbf(x: Float[Array, "n dim"], y: Float[Array, "m dim"], bandwidth) -> Ar
     return kxx + kyy - 2 * kxy
 
 
-def mode_shares(
-    x: Float[Array, "n dim"], means: np.ndarray, covs: np.ndarray, radius: float = 3.0
-) -> tuple[Array, Array]:
-    """Share of samples near each mode, and the share far from every mode.
+MODE_MASS = 0.5  # a covered mode holds >= half the target's share within 1 sd
 
-    A sample is near a mode when its Mahalanobis distance to it (with the mode's
-    covariance) is at most `radius`; it counts for the nearest such mode.
-    Returns `(shares per mode, far share)`; non-finite samples count as far.
+
+def mode_shares(
+    x: Float[Array, "n dim"], means: np.ndarray, covs: np.ndarray
+) -> tuple[Array, Array, Array]:
+    """Shares of samples near each mode, by nearest mode.
+
+    Each sample belongs to the mode nearest in Mahalanobis distance (with that
+    mode's covariance). Returns `(within 1 sd, within 3 sd, far)`: per mode, the
+    share of all samples that belong to it at distance <= 1 and <= 3, and the
+    share at distance > 3 from every mode. Non-finite samples count as far.
     """
     prec = jnp.asarray(np.linalg.inv(covs), x.dtype)
     diff = x[:, None, :] - jnp.asarray(means, x.dtype)[None]
     d2 = jnp.einsum("nki,kij,nkj->nk", diff, prec, diff)
     d2 = jnp.where(jnp.isfinite(d2), d2, jnp.inf)
     nearest = jnp.argmin(d2, axis=1)
-    near = jnp.min(d2, axis=1) <= radius**2
-    shares = jnp.zeros(means.shape[0], x.dtype).at[nearest].add(near) / x.shape[0]
-    return shares, 1.0 - jnp.sum(shares)
+    dmin = jnp.min(d2, axis=1)
+    k = means.shape[0]
+
+    def share(inside):
+        return jnp.zeros(k, x.dtype).at[nearest].add(inside) / x.shape[0]
+
+    within3 = share(dmin <= 9.0)
+    return share(dmin <= 1.0), within3, 1.0 - jnp.sum(within3)
+
+
+def modes_covered(
+    within1: Array, within3: Array, target1: Array, target3: Array, dim: int
+) -> Array:
+    """Which modes the samples cover (booleans per mode), from `mode_shares` of
+    the samples (`within1`, `within3`) and of the target (`target1`, `target3`).
+
+    A mode is covered when (a) the samples' share within 1 sd of it is at least
+    `MODE_MASS` (half) of the target's share there, and (b) the samples there
+    are shaped like a mode: their share within 1 sd over their share within
+    3 sd is at least halfway from a locally flat density's ratio (the volume
+    ratio of the two balls, 1/3 in 1D, 1/9 in 2D) to the target's own ratio. A
+    flat floor or a broad blob over the mode passes (a) but not (b).
+    """
+    flat = (1.0 / 3.0) ** dim
+    threshold = 0.5 * (target1 / target3 + flat)
+    mass = within1 >= MODE_MASS * target1
+    shape = (within3 > 0) & (within1 >= threshold * within3)
+    return mass & shape
 
 
 def compat_kl(

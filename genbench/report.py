@@ -25,7 +25,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .artifacts import atomic_write, csv_text
+from .artifacts import atomic_write, csv_text, t_interval
 from .identity import COMPLETE, flatten, identity, identity_hash, read_record
 
 __all__ = [
@@ -161,6 +161,7 @@ def _job_rows(
         "steps": m["steps"],
         "steps_done": m.get("steps_done", m["steps"]),
         "flops_per_step": m.get("flops_per_step"),
+        "modes_total": m.get("modes_total"),
         "run_status": m["status"],
         **{f"time.{k}": v for k, v in m["timing"].items()},
     }
@@ -241,15 +242,15 @@ def _stats(values: list[float]) -> tuple[float, float, int] | None:
     return mean, math.sqrt(var), len(v)
 
 
-def _interval(s: tuple[float, float, int]) -> tuple[float, float] | None:
-    """95 % Student-t interval of the mean over seeds (as in metrics.json)."""
-    from scipy import stats
+def _interval(
+    s: tuple[float, float, int], metric: str = HEADLINE
+) -> list[float] | None:
+    """95 % interval of the mean over seeds within the metric's range, as in
+    metrics.json (`artifacts.t_interval`)."""
+    from .metrics import METRIC_RANGES
 
-    mean, std, n = s
-    if n < 2:
-        return None
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return mean - half, mean + half
+    lo, hi = METRIC_RANGES[metric]
+    return t_interval(*s, (lo, math.inf if hi is None else hi))
 
 
 @dataclass(frozen=True)
@@ -423,14 +424,14 @@ def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
             stats = {c: _stats(sec["values"].get((row, c), [])) for c in columns}
             ranked = [c for c in columns if stats[c] is not None]
             best = min(ranked, key=lambda c: stats[c][0]) if ranked else None
-            best_ci = _interval(stats[best]) if best else None
+            best_ci = _interval(stats[best], metric) if best else None
             cells = []
             for column in columns:
                 s = stats[column]
                 if s is None:
                     cells.append("—")
                     continue
-                ci = _interval(s)
+                ci = _interval(s, metric)
                 overlaps = bool(
                     ci and best_ci and ci[0] <= best_ci[1] and best_ci[0] <= ci[1]
                 )
@@ -670,7 +671,7 @@ def plot_steps(
                         if not known:
                             continue
                         x = sum(known) / len(known)
-                    ci = _interval(stat) or (stat[0], stat[0])
+                    ci = _interval(stat, metric) or (stat[0], stat[0])
                     xs.append(x)
                     ys.append(stat[0])
                     los.append(max(ci[0], 1e-12))

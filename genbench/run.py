@@ -56,6 +56,7 @@ def main(cfg: DictConfig) -> float | None:
         if multirun and _resume(out, Path(hc.sweep.dir), config, choices):
             return None
         spec = build_run(cfg)
+        _check_memory(spec, cfg)
     except USER_ERRORS as err:
         # A configuration error: one readable line, no traceback, nothing written
         # (the full traceback with HYDRA_FULL_ERROR=1, as for Hydra's own errors).
@@ -169,16 +170,43 @@ def _resume(out: Path, sweep_dir: Path, config: dict, choices: dict) -> bool:
     return True
 
 
+def _check_memory(spec, cfg: DictConfig) -> None:
+    """Refuse, before compiling, a run whose estimated peak memory does not fit."""
+    from .train import check_memory
+
+    check_memory(
+        spec.family,
+        spec.target,
+        spec.encoding,
+        spec.settings,
+        spec.hidden,
+        cfg.budget.params,
+        cfg.budget.scope,
+    )
+
+
 def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
     from .identity import identity_hash
-    from .train import METRICS, Evaluator, train
+    from .metrics import METRIC_RANGES
+    from .train import Evaluator, train
 
     t0 = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
+    saved: list[bool] = []
+
+    def save_training(result) -> None:
+        """History and parameters, written before the final evaluation (and
+        after an interruption): a failure there loses no training."""
+        if result.history:
+            artifacts.write_csv(out / "history.csv", result.history)
+        nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
+        artifacts.save_params(out / "params", nets, seeds)
+        saved.append(True)
+
     try:
         result = train(
             spec.family,
@@ -187,6 +215,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             s,
             spec.hidden,
             should_stop=lambda: bool(_STOP),
+            on_trained=save_training,
         )
     except KeyboardInterrupt:  # a second signal while compiling: nothing trained
         result = None
@@ -197,8 +226,12 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         )
         _FAILED.append("interrupted before the first snapshot")
         return None
+    # the modes of a mixture: its components of positive weight
+    modes_total = None if spec.target.modes is None else len(spec.target.modes)
+    ranges = {**METRIC_RANGES, "modes": (0.0, modes_total or 0.0)}
     metrics = {
-        k: artifacts.seed_stats(v, result.floor.get(k)) for k, v in result.final.items()
+        k: artifacts.seed_stats(v, result.floor.get(k), ranges[k])
+        for k, v in result.final.items()
     }
     n_ok = int((result.diverged_step < 0).sum())
     status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
@@ -213,12 +246,10 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "seeds": seeds,
     }
 
-    if result.history:
-        artifacts.write_csv(out / "history.csv", result.history)
+    if not saved:
+        save_training(result)
     if result.samples is not None:
         artifacts.save_samples(out / "samples.npz", result.samples, seeds)
-    nets = [spec.family.params(_index(result.states, i)) for i in range(s.seeds)]
-    artifacts.save_params(out / "params", nets, seeds)
 
     from . import plots
 
@@ -229,7 +260,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             spec.target,
             ev.edges,
             ev.p,
-            result.snapshot_hists[-1],
+            result.final_hists,
             result.final["kl"],
             meta,
             binned=spec.encoding.mode == "binned",
@@ -244,10 +275,9 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             meta,
         )
         _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
-        # the family's logged losses: the other columns are metrics or bookkeeping
-        not_logs = ("step", "seed", "diverged", *METRICS)
-        loss_keys = [k for k in result.history[0] if k not in not_logs]
-        plots.plot_curves(out / "plots" / "curves.png", result.history, loss_keys, meta)
+        plots.plot_curves(
+            out / "plots" / "curves.png", result.history, result.log_keys, meta
+        )
 
     wall = time.perf_counter() - t0
     payload = {
@@ -267,15 +297,14 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "batch_size": s.batch_size,
         "seeds": seeds,
         "seed_status": [
-            {"seed": seed, "status": "ok"}
-            if d < 0
-            else {"seed": seed, "status": "diverged", "step": int(d)}
-            for seed, d in zip(seeds, result.diverged_step, strict=True)
+            {"seed": seed, **(failure or {"status": "ok"})}
+            for seed, failure in zip(seeds, result.failures, strict=True)
         ],
         # the final evaluation's sample count (a snapshot's if interrupted)
-        "eval_samples": s.snapshot_eval_samples
-        if result.interrupted
-        else s.eval_samples,
+        "eval_samples": result.eval_samples,
+        # every row of history.csv is scored on this many (its eval_samples)
+        "snapshot_eval_samples": s.snapshot_eval_samples,
+        "modes_total": modes_total,
         "hist_bins": [len(e) - 1 for e in ev.edges],
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
@@ -287,7 +316,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     artifacts.write_json(out / "metrics.json", payload)
     print(_summary(payload, out))
     if status == "failed":
-        _FAILED.append(f"every seed diverged: {out}")
+        _FAILED.append(f"every seed diverged or ran away: {out}")
     if result.interrupted:
         _FAILED.append(f"interrupted at step {result.steps_done}: {out}")
     kl = metrics["kl"]["mean"]
@@ -386,7 +415,7 @@ def _index(tree, i: int):
 def _fmt(stat: dict, digits: int = 4) -> str:
     """`mean ± std [95 % interval], floor F (x times the floor)`."""
     if stat["mean"] is None:
-        return "n/a (every seed diverged)"
+        return "n/a (every seed diverged or ran away)"
     text = f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
     if stat.get("ci95"):
         lo, hi = stat["ci95"]
@@ -398,8 +427,8 @@ def _fmt(stat: dict, digits: int = 4) -> str:
     return text
 
 
-def _others(m: dict) -> str:
-    """One line of the secondary metrics (means)."""
+def _others(m: dict, total: int | None = None) -> str:
+    """One line of the secondary metrics (means; modes as covered/total)."""
     names = [
         ("kl_reverse", "rKL"),
         ("js", "JS"),
@@ -412,7 +441,7 @@ def _others(m: dict) -> str:
         f"{label} {m[k]['mean']:.4f}" for k, label in names if m[k]["mean"] is not None
     ]
     if m["modes"]["mean"] is not None:
-        parts.append(f"modes {m['modes']['mean']:.1f}")
+        parts.append(f"modes {m['modes']['mean']:.3g}/{total}")
         parts.append(f"far {m['far']['mean']:.4f}")
     return "  ".join(parts)
 
@@ -433,7 +462,8 @@ def _summary(p: dict, out: Path) -> str:
         f"  ({p['n_params']} params; total {p['n_params_total']},"
         f" sampler {p['n_params_sampler']})",
         f"  trained  {len(p['seeds'])} seed(s) x {p['steps']} steps, batch "
-        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed",
+        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed"
+        f" (curves: {p['snapshot_eval_samples']})",
         f"  KL(P||Q) {_fmt(m['kl'])}   (per seed: "
         + ", ".join(
             "—" if v is None else f"{v:.4f}"
@@ -441,15 +471,19 @@ def _summary(p: dict, out: Path) -> str:
         )
         + ")",
         f"  W1       {_fmt(m['w1'])}",
-        f"  others   {_others(m)}",
+        f"  others   {_others(m, p.get('modes_total'))}",
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]
-    if bad:
+    diverged = [s for s in bad if s["status"] == "diverged"]
+    if diverged:
         lines.append(
             "  diverged "
-            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in bad)
+            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in diverged)
         )
+    runaway = [s for s in bad if s["status"] == "runaway"]
+    if runaway:
+        lines.append("  runaway  " + ", ".join(_runaway(s) for s in runaway))
     if p["status"] == "interrupted":
         lines.append(
             f"  INTERRUPTED after {p['steps_done']} of {p['steps']} steps: "
@@ -457,6 +491,17 @@ def _summary(p: dict, out: Path) -> str:
         )
     lines.append(f"  output   {out}")
     return "\n".join(lines)
+
+
+def _runaway(s: dict) -> str:
+    """`seed 1 at step 200 (lost 0.998)`, or the parameter that ran away."""
+    from .train import PARAM_LIMIT
+
+    if s.get("max_param") is not None:
+        why = f"max |param| {s['max_param']:.2g} > {PARAM_LIMIT:.0e}"
+    else:
+        why = f"lost {s['lost']:.3f} of its samples"
+    return f"seed {s['seed']} at step {s['step']} ({why}; metrics null)"
 
 
 def artifacts_clean(values):
@@ -469,7 +514,7 @@ def cli() -> int:
     """Console entry: run Hydra, then exit non-zero if any job failed.
 
     Exit codes: 0 all good (some seeds may have diverged), 1 a job failed (bad
-    configuration, every seed diverged), 130 interrupted (SIGINT/SIGTERM).
+    configuration, every seed diverged or ran away), 130 interrupted (SIGINT/SIGTERM).
     """
     try:
         with _stop_on_signal():

@@ -76,7 +76,9 @@ class AbstractTarget(abc.ABC):
     def bin_probs(self, edges: Sequence[np.ndarray]) -> np.ndarray:
         """Exact probability of every histogram cell; shape `(n_1, ..., n_dim)`.
 
-        Mass outside the edges is not in any cell, so the result sums to at most 1.
+        Edges may be -inf and +inf (the scoring grid's underflow and overflow
+        cells, `metrics.scoring_edges`); mass outside the edges is not in any
+        cell, so the result sums to at most 1, and to 1 over open edges.
         """
 
     def hist_edges(self, n_bins: int | None = None) -> list[np.ndarray]:
@@ -109,7 +111,10 @@ class AbstractTarget(abc.ABC):
 
     @property
     def modes(self) -> np.ndarray | None:
-        """Centres of the modes of a mixture, shape `(n_modes, dim)`; else None."""
+        """Centres of the modes of a mixture, shape `(n_modes, dim)`; else None.
+
+        Modes are the components of positive weight (a zero-weight component
+        has no mass to cover)."""
         return None
 
     @property
@@ -119,6 +124,7 @@ class AbstractTarget(abc.ABC):
 
     @property
     def mode_weights(self) -> np.ndarray | None:
+        """Weight of each mode, `(n_modes,)`, all > 0; None if not a mixture."""
         return None
 
 
@@ -188,15 +194,15 @@ class Mixture1D(AbstractTarget):
 
     @property
     def modes(self):
-        return self.means_[:, None]
+        return self.means_[self.weights_ > 0, None]
 
     @property
     def mode_covs(self):
-        return (self.stds_**2)[:, None, None]
+        return (self.stds_**2)[self.weights_ > 0, None, None]
 
     @property
     def mode_weights(self):
-        return self.weights_
+        return self.weights_[self.weights_ > 0]
 
 
 class Beta1D(AbstractTarget):
@@ -404,12 +410,12 @@ class Mixture2D(AbstractTarget):
 
     @property
     def modes(self):
-        return self.means_
+        return self.means_[self.weights_ > 0]
 
     @property
     def mode_covs(self):
-        return self.covs_
+        return self.covs_[self.weights_ > 0]
 
     @property
     def mode_weights(self):
-        return self.weights_
+        return self.weights_[self.weights_ > 0]

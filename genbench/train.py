@@ -4,20 +4,24 @@ One call of the compiled chunk runs `chunk_len` steps for every seed with no hos
 round trip, in blocks of at most `BLOCK_MAX` steps whose batches and keys are drawn
 at once before the block's steps run. Between chunks, Python evaluates (also
 compiled), logs the history and moves the progress bar. A seed whose losses or
-parameters stop being finite is marked diverged at that step and frozen at its
-state from the start of that block (finite, at most `BLOCK_MAX` steps older); the
-others go on.
+parameters stop being finite is marked diverged at that step, and one whose
+parameters grow beyond `PARAM_LIMIT` or whose samples nearly all leave the
+range (`RUNAWAY_INSIDE`) is marked runaway; either is frozen (at its state from
+the start of that block: finite, at most `BLOCK_MAX` steps older) and the others
+go on. `Programs` holds the pure functions the trainer compiles; the same
+functions, traced, give the memory estimate that `check_memory` refuses a run by.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,17 +29,21 @@ import jax.random as jr
 import numpy as np
 
 from .encoding import AbstractEncoding, OneHotBins
+from .memory import available_memory, peak_bytes
 from .metrics import (
+    METRICS,
     MMD_SAMPLES,
+    cell_shares,
     compat_kl,
     hellinger,
-    histogram,
     js_divergence,
     kl_divergence,
     median_bandwidth,
     mmd_rbf,
     mode_shares,
+    modes_covered,
     reverse_kl,
+    scoring_edges,
     sliced_wasserstein_sorted,
     sorted_projections,
     total_variation,
@@ -43,28 +51,38 @@ from .metrics import (
 from .models.base import AbstractFamily
 from .targets import AbstractTarget
 
-__all__ = ["TrainSettings", "TrainResult", "Evaluator", "train", "seed_keys"]
+__all__ = [
+    "METRICS",
+    "TrainSettings",
+    "TrainResult",
+    "Evaluator",
+    "Programs",
+    "MemoryBudgetError",
+    "check_memory",
+    "train",
+    "seed_keys",
+]
 
-# Every metric of a run, in the order of metrics.json and history.csv.
-METRICS = (
-    "kl",  # KL(P||Q), the headline (the specification's definition)
-    "kl_reverse",  # KL(Q||P)
-    "js",  # Jensen-Shannon divergence
-    "tv",  # total variation distance
-    "hellinger",  # Hellinger distance
-    "w1",  # Wasserstein-1 (sliced in 2D)
-    "mmd",  # MMD^2, RBF kernel, median-heuristic bandwidth
-    "kl_compat",  # KL as other published benchmark code computes it
-    "modes",  # mixture targets: modes holding >= MODE_SHARE of their weight
-    "far",  # mixture targets: share of samples beyond 3 sd of every mode
-    "lost",  # share of samples outside the grid or invalid
-    "invalid",  # share of samples with no valid value or category
-)
-MODE_SHARE = 0.25  # a mode is covered when it holds >= 25 % of its true weight
 # Steps per block of drawn data: long enough that the random-number programs run
 # vectorised (one per block instead of a handful of tiny ones per step), short
 # enough that a block's batches stay small (block x seeds x batch x dim).
 BLOCK_MIN, BLOCK_MAX = 25, 64
+# A seed runs away when a parameter's magnitude exceeds PARAM_LIMIT (trained
+# networks here hold values of order 1-100; finite but huge parameters mean the
+# optimiser has lost the model) or when, at a snapshot, the share of its samples
+# inside the scoring range is below RUNAWAY_INSIDE of the target's share there
+# (with the usual bounds, >= 99 % of its samples lie beyond them). Shares count
+# samples with a value: no valid category is `invalid`, a different failure.
+PARAM_LIMIT = 1e6
+RUNAWAY_INSIDE = 0.01
+# Evaluation draws samples in chunks whose sampler activations (all seeds
+# together, as estimated from the traced sampler) stay below this many bytes.
+EVAL_CHUNK_BYTES = 256 * 2**20
+# A run is refused when its estimated peak exceeds this share of the memory
+# available (the estimate leaves out the runtime, compiled code and Python).
+MEMORY_SHARE = 0.8
+# Why a seed stopped (Failure.kind).
+OK, DIVERGED, RUNAWAY_PARAMS, RUNAWAY_SAMPLES = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,10 @@ class TrainResult:
     """What a run produced; arrays have a leading seed axis."""
 
     states: Any
-    history: list[dict[str, float]]
-    final: dict[str, np.ndarray]
+    history: list[dict[str, float]]  # one row per snapshot per seed
+    final: dict[str, np.ndarray]  # every metric per seed (NaN: a failed seed)
     samples: np.ndarray | None  # (seeds, eval_samples, dim), data space
-    diverged_step: np.ndarray  # (seeds,), -1 where the seed never diverged
+    diverged_step: np.ndarray  # (seeds,): step where the seed failed, -1 if never
     snapshot_steps: list[int]
     snapshot_hists: np.ndarray  # (snapshots, seeds, *cells): model histograms
     timings: dict[str, float] = field(default_factory=dict)
@@ -124,14 +142,31 @@ class TrainResult:
     steps_done: int = 0  # steps of the last completed snapshot
     # Each metric of true samples scored like a model's (same n): a perfect model.
     floor: dict[str, float] = field(default_factory=dict)
+    # Per seed: None, or why it stopped: {"status": "diverged" | "runaway",
+    # "step", and for a runaway "max_param" or "lost" (what tripped it)}.
+    failures: list[dict[str, Any] | None] = field(default_factory=list)
+    final_hists: np.ndarray | None = None  # (seeds, *cells) of the final evaluation
+    eval_samples: int = 0  # samples per seed of `final` (a snapshot's if interrupted)
+    log_keys: list[str] = field(default_factory=list)  # the family's logged losses
+
+
+class Failure(NamedTuple):
+    """Per seed (arrays of shape `(seeds,)`): where and why training stopped."""
+
+    step: jax.Array  # int32: the step it failed at; -1 while it has not
+    kind: jax.Array  # int32: OK, DIVERGED, RUNAWAY_PARAMS or RUNAWAY_SAMPLES
+    value: jax.Array  # float32: max |parameter| or share of samples outside
 
 
 class Evaluator:
-    """Scores samples against the target's exact histogram, on device.
+    """Scores samples against the target's exact cell probabilities, on device.
 
     Continuous mode scores on the target's histogram grid (`hist_bins` cells per
-    axis); binned mode on the encoding's own grid, with the exact probability of
-    each cell (tails counted in the edge cells, as the encoding puts them there).
+    axis), binned mode on the encoding's own grid; both grids get an underflow
+    and an overflow cell per axis and an `invalid` cell (`metrics.scoring_edges`,
+    `metrics.cell_shares`), so that the exact P and the model's Q each sum to 1.
+    In binned mode the range's edge cells hold the tails (as the encoding puts
+    them there) and the added cells are empty.
     """
 
     def __init__(
@@ -142,12 +177,20 @@ class Evaluator:
     ):
         self.target = target
         self.encoding = encoding
-        if isinstance(encoding, OneHotBins):
-            self.edges = list(encoding.edges)
-            self.p = encoding.bin_probs(target)
-        else:
-            self.edges = target.hist_edges(hist_bins)
-            self.p = np.asarray(target.bin_probs(self.edges))
+        binned = isinstance(encoding, OneHotBins)
+        # in-range cells: what the figures show
+        self.edges = list(encoding.edges) if binned else target.hist_edges(hist_bins)
+        self.cell_edges = scoring_edges(self.edges, open_ends=binned)
+        cells = np.asarray(target.bin_probs(self.cell_edges), dtype=float)
+        self.cells_shape = cells.shape
+        self.p_cells = np.append(cells.ravel(), 0.0)  # the invalid cell: P = 0
+        self.p = cells[(slice(1, -1),) * cells.ndim]
+        self.n_modes = 0 if target.modes is None else len(target.modes)
+
+    def in_range(self, cells: jax.Array) -> jax.Array:
+        """The in-range cells (`*cells`) of a flat scoring-grid vector."""
+        grid = cells[:-1].reshape(self.cells_shape)
+        return grid[(slice(1, -1),) * grid.ndim]
 
     def true_samples(self, n: int, key: jax.Array) -> jax.Array:
         """`n` true samples; in binned mode quantised to their cell centres like
@@ -160,25 +203,34 @@ class Evaluator:
 
     def reference(self, n: int) -> dict[str, jax.Array]:
         """`n` true samples with a fixed key (the same for every seed and snapshot),
-        prepared once: sorted projections for W1, a subsample and bandwidth for MMD.
+        prepared once: sorted projections for W1, a subsample and bandwidth for
+        MMD, and for a mixture the target's shares within 1 and 3 sd of each
+        mode, scored as the models' samples are (so overlapping modes count
+        alike on both sides).
         """
         x = self.true_samples(n, jr.key(20240601))
         sub = x[:MMD_SAMPLES]
-        return {
+        ref = {
             "all": x,
             "sorted": sorted_projections(x),
             "sub": sub,
             "bandwidth": median_bandwidth(sub[:256]),
         }
+        if self.n_modes:  # the target's own shares near each mode (modes_covered)
+            t = self.target
+            ref["modes"] = mode_shares(x, t.modes, t.mode_covs)[:2]
+        return ref
 
     def floor_samples(self, n: int) -> jax.Array:
         """True samples independent of the reference: a perfect model's output."""
         return self.true_samples(n, jr.key(20240602))
 
     def score(self, x: jax.Array, ref: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Every metric of one seed's data-space samples `x` (n, dim)."""
-        q = histogram(x, self.edges)
-        p = jnp.asarray(self.p, q.dtype)
+        """Every metric of one seed's data-space samples `x` (n, dim), and
+        `hist`, the in-range cells of Q."""
+        q = cell_shares(x, self.cell_edges)
+        p = jnp.asarray(self.p_cells, q.dtype)
+        inside = self.in_range(q)
         nan = jnp.full((), jnp.nan, q.dtype)
         out = {
             "kl": kl_divergence(p, q),
@@ -191,14 +243,15 @@ class Evaluator:
             "kl_compat": compat_kl(x, ref["all"]),
             "modes": nan,
             "far": nan,
-            "lost": 1.0 - jnp.sum(q),
-            "invalid": jnp.mean(jnp.any(~jnp.isfinite(x), axis=1)),
-            "hist": q,
+            "lost": 1.0 - jnp.sum(inside),
+            "invalid": q[-1],
+            "hist": inside,
         }
         t = self.target
-        if t.modes is not None:
-            shares, far = mode_shares(x, t.modes, t.mode_covs)
-            covered = shares >= MODE_SHARE * jnp.asarray(t.mode_weights, q.dtype)
+        if self.n_modes:
+            within1, within3, far = mode_shares(x, t.modes, t.mode_covs)
+            target1, target3 = ref["modes"]
+            covered = modes_covered(within1, within3, target1, target3, t.dim)
             out["modes"] = jnp.sum(covered).astype(q.dtype)
             out["far"] = far
         return out
@@ -250,8 +303,275 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def _max_abs(tree) -> jax.Array:
+    """Largest magnitude over a tree's float arrays; NaN if any value is NaN."""
+    leaves = [
+        x
+        for x in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact) and x.size
+    ]
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+
+
 def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+class Programs:
+    """The pure functions a run compiles, for one family, target, encoding,
+    settings and hidden width: `setup`, `chunk` (training), `evaluate`. The
+    trainer jits them; `memory_estimate` traces them (nothing is compiled or
+    allocated) to estimate their peak memory."""
+
+    def __init__(
+        self,
+        family: AbstractFamily,
+        target: AbstractTarget,
+        encoding: AbstractEncoding,
+        settings: TrainSettings,
+        hidden: int,
+    ):
+        self.family, self.target, self.encoding = family, target, encoding
+        self.settings, self.hidden = settings, hidden
+        self.n_dev, self.n_pad = seed_layout(settings.seeds, settings.devices)
+        self.evaluator = Evaluator(target, encoding, settings.hist_bins)
+        n_blocks, block_len = settings.block_layout
+        # Steps past a chunk's end or past `steps` exist only when blocks overrun.
+        self.may_pad = settings.n_chunks * n_blocks * block_len > settings.steps
+
+    # --- training -------------------------------------------------------------
+
+    def setup(self):
+        """Per-seed keys, initial states and failure records, in one program."""
+        s, family = self.settings, self.family
+        split = jax.vmap(lambda k: jr.split(k, 3))(seed_keys(s.seed, self.n_pad))
+        k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
+        dim = self.encoding.model_dim
+        states = jax.vmap(lambda k: family.init(k, dim, self.hidden))(k_init)
+        failure = Failure(
+            step=jnp.full((self.n_pad,), -1, jnp.int32),
+            kind=jnp.zeros((self.n_pad,), jnp.int32),
+            value=jnp.full((self.n_pad,), jnp.nan, jnp.float32),
+        )
+        return states, failure, k_train, k_eval
+
+    def _draw(self, key, step):
+        """One seed's batch and step key at `step` (the same whichever block or
+        chunk layout draws it)."""
+        kb, ks = jr.split(jr.fold_in(key, step))
+        batch = self.target.sample(kb, self.settings.batch_size)
+        return self.encoding.encode(batch), ks
+
+    def _one_step(self, state, batch, key, step, end):
+        """One seed's step, with `finite` (its logs and parameters are finite),
+        `bounded` (no parameter beyond PARAM_LIMIT) and the largest parameter
+        magnitude; steps from `end` change nothing and always pass."""
+        family = self.family
+        new, logs = family.step(state, batch, key)
+        top = _max_abs(family.params(new))  # one pass: NaN, inf or size
+        live = step < end
+        finite = (_all_finite(logs) & jnp.isfinite(top)) | ~live
+        bounded = (top <= PARAM_LIMIT) | ~live
+        if self.may_pad:  # a cheap select: its predicate is only a step count
+            new = _select(live, new, state)
+        return new, finite, bounded, top, logs
+
+    def chunk(self, states, failure: Failure, k_train, start):
+        """`chunk_len` steps from `start` for every seed; returns the states, the
+        failure records and each log's mean over the chunk."""
+        s = self.settings
+        n_blocks, block_len = s.block_layout
+        chunk_len = s.chunk_len
+        end = jnp.minimum(s.steps, start + chunk_len)  # steps from `end` are masked
+        step_seeds = jax.vmap(self._one_step, in_axes=(0, 0, 0, None, None))
+        seeds = jnp.arange(self.n_pad)
+
+        def body(states, xs):
+            batch, keys, step = xs
+            states, finite, bounded, top, logs = step_seeds(
+                states, batch, keys, step, end
+            )
+            return states, (finite, bounded, top, logs)
+
+        def block(carry, b):
+            states, f = carry
+            # Every step's batch and key of the block at once: random-number
+            # programs vectorised over (steps, seeds) instead of per step.
+            steps = start + b * block_len + jnp.arange(block_len)
+            draw = self._draw
+            per_step = jax.vmap(lambda t: jax.vmap(lambda k: draw(k, t))(k_train))
+            batches, keys = per_step(steps)
+            new, (finite, bounded, top, logs) = jax.lax.scan(
+                body, states, (batches, keys, steps)
+            )
+            # Failure is settled once per block, not per step (a per-step
+            # select over every parameter and optimiser array, whose finiteness
+            # test XLA recomputes for each element, cost 1-3 % of a step): a
+            # seed that failed in the block is marked at its first failing step
+            # and kept at its state from the block's start, the last one checked.
+            failed = ~(finite & bounded)  # (steps, seeds)
+            first = jnp.argmax(failed, axis=0)
+            fresh = (f.step < 0) & jnp.any(failed, axis=0)
+            was_finite = finite[first, seeds]
+            f = Failure(
+                step=jnp.where(fresh, steps[first], f.step),
+                kind=jnp.where(
+                    fresh, jnp.where(was_finite, RUNAWAY_PARAMS, DIVERGED), f.kind
+                ),
+                value=jnp.where(
+                    fresh & was_finite, top[first, seeds].astype(f.value.dtype), f.value
+                ),
+            )
+            states = jax.vmap(_select)(f.step < 0, new, states)
+            return (states, f), logs
+
+        (states, failure), logs = jax.lax.scan(
+            block, (states, failure), jnp.arange(n_blocks)
+        )
+        logs = jax.tree_util.tree_map(lambda v: v.reshape(-1, *v.shape[2:]), logs)
+        n_real = jnp.clip(s.steps - start, 1, chunk_len)
+        mask = (jnp.arange(n_blocks * block_len) < n_real)[:, None]
+        mean_logs = {
+            k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()
+        }
+        return states, failure, mean_logs
+
+    @staticmethod
+    def mark_runaway(failure: Failure, fresh, step, lost) -> Failure:
+        """Mark the seeds `fresh` runaway at `step`, with their `lost` shares."""
+        return Failure(
+            step=jnp.where(fresh, step, failure.step),
+            kind=jnp.where(fresh, RUNAWAY_SAMPLES, failure.kind),
+            value=jnp.where(fresh, lost, failure.value).astype(failure.value.dtype),
+        )
+
+    # --- evaluation -----------------------------------------------------------
+
+    def _draw_chunk(self, state, key, size: int):
+        """`size` data-space samples of one seed."""
+        ks, kd = jr.split(key)
+        z = self.family.sample(state, ks, size)
+        return self.encoding.decode(z, kd, self.family.output_kind)
+
+    def samples(self, state, key, n: int):
+        """`n` data-space samples of one seed, drawn `eval_chunk(n)` at a time
+        (`lax.map` over chunks: the sampler's activations exist for one chunk at
+        once; only the data-space samples, `n x dim`, are kept)."""
+        size = self.eval_chunk(n)
+        count = -(-n // size)
+
+        def one(i):
+            return self._draw_chunk(state, jr.fold_in(key, i), size)
+
+        x = jax.lax.map(one, jnp.arange(count))
+        return x.reshape(count * size, -1)[:n]
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 (one Programs per run)
+    def eval_chunk(self, n: int) -> int:
+        """Samples per chunk of an evaluation of `n` samples: at most a
+        snapshot's count and at most what keeps the sampler's activations, all
+        seeds together, under EVAL_CHUNK_BYTES (from the traced sampler)."""
+        most = min(n, self.settings.snapshot_eval_samples)
+        probe = min(most, 1024)
+        states, _, _, k_eval = jax.eval_shape(self.setup)
+        draw = jax.vmap(lambda st, k: self._draw_chunk(st, k, probe))
+        jaxpr = jax.make_jaxpr(draw)(states, k_eval)
+        held = sum(_nbytes(v) for v in jax.tree_util.tree_leaves((states, k_eval)))
+        per_sample = max(1, peak_bytes(jaxpr) - held) / probe
+        return int(max(1, min(most, EVAL_CHUNK_BYTES // per_sample)))
+
+    def evaluate(self, states, k_eval, step, n: int):
+        """Every seed's `n` samples at `step`, scored; with the floor (true samples
+        scored the same way). Returns `(scores, samples, floor)`."""
+        ref = self.evaluator.reference(n)
+
+        def one(state, key):
+            return self.samples(state, jr.fold_in(key, step), n)
+
+        x = jax.vmap(one)(states, k_eval)
+        scores = jax.vmap(lambda xi: self.evaluator.score(xi, ref))(x)
+        floor = self.evaluator.score(self.evaluator.floor_samples(n), ref)
+        return scores, x, floor
+
+    # --- memory ---------------------------------------------------------------
+
+    def memory_estimate(self) -> dict[str, int]:
+        """Estimated peak bytes of a training chunk and of the largest
+        evaluation (`memory.peak_bytes` of the traced programs)."""
+        s = self.settings
+        states, failure, k_train, k_eval = jax.eval_shape(self.setup)
+        start = jax.ShapeDtypeStruct((), jnp.int32)
+        train = peak_bytes(jax.make_jaxpr(self.chunk)(states, failure, k_train, start))
+        evaluate = 0
+        for n in {s.snapshot_eval_samples, s.eval_samples}:
+            jaxpr = jax.make_jaxpr(self.evaluate, static_argnums=3)(
+                states, k_eval, start, n
+            )
+            evaluate = max(evaluate, peak_bytes(jaxpr))
+        return {"training": train, "evaluation": evaluate}
+
+
+def _nbytes(leaf) -> int:
+    return math.prod(leaf.shape) * leaf.dtype.itemsize
+
+
+class MemoryBudgetError(ValueError):
+    """A run would need more memory than is available."""
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_memory(
+    family: AbstractFamily,
+    target: AbstractTarget,
+    encoding: AbstractEncoding,
+    settings: TrainSettings,
+    hidden: int,
+    budget: int,
+    scope: str = "total",
+    available: int | None = None,
+) -> dict[str, int]:
+    """Refuse a run whose estimated peak memory (`Programs.memory_estimate`)
+    exceeds MEMORY_SHARE of the memory available (`memory.available_memory`, or
+    `available` bytes). Returns the estimate; raises MemoryBudgetError naming
+    `budget.params` and the largest budget that fits, found by bisection over
+    the budget with the same estimate."""
+    from .budget import count_params, solve_hidden
+
+    where = "available memory"
+    if available is None:
+        available, where = available_memory()
+    limit = MEMORY_SHARE * available
+    dim = encoding.model_dim
+
+    def need(h: int) -> dict[str, int]:
+        return Programs(family, target, encoding, settings, h).memory_estimate()
+
+    estimate = need(hidden)
+    if max(estimate.values()) <= limit:
+        return estimate
+    part = max(estimate, key=estimate.get)
+    head = (
+        f"budget.params={budget} needs about {_gib(estimate[part])} for {part} "
+        f"(estimated from the traced programs), more than {MEMORY_SHARE:.0%} of "
+        f"the {_gib(available)} of {where}"
+    )
+    lo, hi = count_params(family, dim, 1, scope), budget
+    if max(need(1).values()) > limit:
+        raise MemoryBudgetError(
+            f"{head}; no budget fits: lower train.seeds, train.batch_size or "
+            "train.eval_samples"
+        )
+    while hi > lo * 1.02 and hi - lo > 1:  # fits(lo), not fits(hi); in log steps
+        mid = int(math.sqrt(lo * hi))
+        mid = min(max(mid, lo + 1), hi - 1)
+        if max(need(solve_hidden(family, dim, mid, scope)).values()) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    raise MemoryBudgetError(f"{head}; the largest budget that fits is about {lo}")
 
 
 def train(
@@ -262,135 +582,63 @@ def train(
     hidden: int,
     on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_trained: Callable[[TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train `settings.seeds` replicates of `family` on `target` and evaluate them.
 
-    `should_stop` is asked before each chunk; when it returns True (or on
-    KeyboardInterrupt) training ends with `interrupted` set and the result holds
-    the completed snapshots.
+    Every snapshot (and so every history row) is scored on
+    `snapshot_eval_samples` samples per seed; when training is complete the
+    final evaluation scores `eval_samples` samples per seed (`final`).
+    `on_trained` is called with the result of training (history, states,
+    failures; `final` from the last snapshot) before that final evaluation, so
+    that a failure there loses no training. `should_stop` is asked before each
+    chunk; when it returns True (or on KeyboardInterrupt) training ends with
+    `interrupted` set and the result holds the completed snapshots.
     """
     from tqdm.auto import tqdm
 
     s = settings
-    n_dev, n_pad = seed_layout(s.seeds, s.devices)
-    sharding = seed_sharding(n_dev)
+    prog = Programs(family, target, encoding, s, hidden)
+    sharding = seed_sharding(prog.n_dev)
 
     def real_seeds(tree):
         """On the host, without the padding seeds (numpy: slicing device arrays
         would compile a program per shape)."""
         return jax.tree_util.tree_map(lambda v: v[: s.seeds], jax.device_get(tree))
 
-    data_dim = encoding.model_dim
-    evaluator = Evaluator(target, encoding, s.hist_bins)
-    chunk_len = s.chunk_len
-
-    def draw(key, step):
-        """One seed's batch and step key at `step` (the same whichever block or
-        chunk layout draws it)."""
-        kb, ks = jr.split(jr.fold_in(key, step))
-        return encoding.encode(target.sample(kb, s.batch_size)), ks
-
-    def one_step(state, batch, key, step, end):
-        """One seed's step; `ok` is false where it made logs or parameters that
-        are not finite (steps from `end` change nothing and are always ok)."""
-        new, logs = family.step(state, batch, key)
-        ok = _all_finite(logs) & _all_finite(family.params(new))
-        if may_pad:  # a cheap select: its predicate is only a step count
-            new = _select(step < end, new, state)
-        return new, ok | (step >= end), logs
-
-    def setup():
-        """Per-seed keys and initial states, in one compiled program."""
-        split = jax.vmap(lambda k: jr.split(k, 3))(seed_keys(s.seed, n_pad))
-        k_init, k_train, k_eval = split[:, 0], split[:, 1], split[:, 2]
-        states = jax.vmap(lambda k: family.init(k, data_dim, hidden))(k_init)
-        diverged_at = jnp.full((n_pad,), -1, jnp.int32)
-        return states, diverged_at, k_train, k_eval
-
-    n_blocks, block_len = s.block_layout
-    # Steps past a chunk's end or past `s.steps` exist only when blocks overrun.
-    may_pad = s.n_chunks * n_blocks * block_len > s.steps
-
-    def chunk(states, diverged_at, k_train, start):
-        end = jnp.minimum(s.steps, start + chunk_len)  # steps from `end` are masked
-        step_seeds = jax.vmap(one_step, in_axes=(0, 0, 0, None, None))
-
-        def body(states, xs):
-            batch, keys, step = xs
-            states, ok, logs = step_seeds(states, batch, keys, step, end)
-            return states, (ok, logs)
-
-        def block(carry, b):
-            states, div = carry
-            # Every step's batch and key of the block at once: random-number
-            # programs vectorised over (steps, seeds) instead of per step.
-            steps = start + b * block_len + jnp.arange(block_len)
-            per_step = jax.vmap(lambda t: jax.vmap(lambda k: draw(k, t))(k_train))
-            batches, keys = per_step(steps)
-            new, (ok, logs) = jax.lax.scan(body, states, (batches, keys, steps))
-            # Divergence is settled once per block, not per step (a per-step
-            # select over every parameter and optimiser array, whose finiteness
-            # test XLA recomputes for each element, cost 1-3 % of a step): a
-            # seed that failed in the block is marked at its first failing step
-            # and kept at its state from the block's start, the last one checked.
-            failed = ~ok  # (steps, seeds)
-            newly = (div < 0) & jnp.any(failed, axis=0)
-            div = jnp.where(newly, steps[jnp.argmax(failed, axis=0)], div)
-            states = jax.vmap(_select)(div < 0, new, states)
-            return (states, div), logs
-
-        (states, diverged_at), logs = jax.lax.scan(
-            block, (states, diverged_at), jnp.arange(n_blocks)
-        )
-        logs = jax.tree_util.tree_map(lambda v: v.reshape(-1, *v.shape[2:]), logs)
-        n_real = jnp.clip(s.steps - start, 1, chunk_len)
-        mask = (jnp.arange(n_blocks * block_len) < n_real)[:, None]
-        mean_logs = {
-            k: jnp.sum(jnp.where(mask, v, 0.0), 0) / n_real for k, v in logs.items()
-        }
-        return states, diverged_at, mean_logs
-
-    def evaluate(states, k_eval, step, n):
-        ref = evaluator.reference(n)
-
-        def one(state, key):
-            ks, kd = jr.split(jr.fold_in(key, step))
-            z = family.sample(state, ks, n)
-            x = encoding.decode(z, kd, family.output_kind)
-            return evaluator.score(x, ref), x
-
-        scores, x = jax.vmap(one)(states, k_eval)
-        floor = evaluator.score(evaluator.floor_samples(n), ref)
-        return scores, x, floor
-
+    n_snap, n_final = s.snapshot_eval_samples, s.eval_samples
+    p_inside = float(np.sum(prog.evaluator.p))  # the target's mass in range
     t0 = time.perf_counter()
-    states, diverged_at, k_train, k_eval = jax.jit(setup, out_shardings=sharding)()
+    states, failure, k_train, k_eval = jax.jit(prog.setup, out_shardings=sharding)()
     # No buffer donation: an interrupted run must still hold its last states.
     # Every output has a leading seed axis: pin it to the inputs' sharding so the
     # compiled chunk accepts its own outputs (an empty or scalar leaf may
     # otherwise come back laid out differently).
-    chunk_jit = jax.jit(chunk, out_shardings=(sharding, sharding, sharding))
+    chunk_jit = jax.jit(prog.chunk, out_shardings=(sharding, sharding, sharding))
     options = family.compiler_options
-    chunk_c = compile_with(chunk_jit.lower(states, diverged_at, k_train, 0), options)
-    eval_jit = jax.jit(evaluate, static_argnums=3)
+    chunk_c = compile_with(chunk_jit.lower(states, failure, k_train, 0), options)
+    eval_jit = jax.jit(prog.evaluate, static_argnums=3)
+    mark_runaway = jax.jit(prog.mark_runaway, out_shardings=sharding)
 
     def compile_eval(n: int):
         return compile_with(eval_jit.lower(states, k_eval, 0, n), options)
 
-    eval_snap_c = compile_eval(s.snapshot_eval_samples)
-    # The final evaluation's program (its own sample count) compiles in the
-    # background while the chunks train: XLA compiles without the GIL.
-    background = ThreadPoolExecutor(max_workers=1)
-    eval_final = background.submit(compile_eval, s.eval_samples)
-    background.shutdown(wait=False)
-    timings = {"compile_seconds": time.perf_counter() - t0, "devices": n_dev}
+    eval_snap_c = compile_eval(n_snap)
+    eval_final = None
+    if n_final != n_snap:
+        # The final evaluation's program (its own sample count) compiles in the
+        # background while the chunks train: XLA compiles without the GIL.
+        background = ThreadPoolExecutor(max_workers=1)
+        eval_final = background.submit(compile_eval, n_final)
+        background.shutdown(wait=False)
+    timings = {"compile_seconds": time.perf_counter() - t0, "devices": prog.n_dev}
 
     history: list[dict[str, float]] = []
     snap_steps: list[int] = []
     snap_hists: list[np.ndarray] = []
     t_train = t_eval = 0.0
-    samples = None
-    scores = floor = None
+    last = None  # the last snapshot's (scores on the host, samples, floor)
+    log_keys: list[str] = []
     interrupted = False
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
@@ -398,44 +646,54 @@ def train(
             if should_stop is not None and should_stop():
                 interrupted = True
                 break
-            start = c * chunk_len
+            start = c * s.chunk_len
             t1 = time.perf_counter()
-            states, diverged_at, logs = chunk_c(states, diverged_at, k_train, start)
+            states, failure, logs = chunk_c(states, failure, k_train, start)
             jax.block_until_ready(states)
             t2 = time.perf_counter()
-            step = min(s.steps, start + chunk_len)
-            last = c == s.n_chunks - 1
-            if last:
-                t_wait = time.perf_counter()
-                program = eval_final.result()
-                # waiting for the background compile counts as compile time
-                timings["compile_seconds"] += time.perf_counter() - t_wait
-                t2 += time.perf_counter() - t_wait
-            else:
-                program = eval_snap_c
-            scores, x, floor = program(states, k_eval, step)
-            scores, floor = real_seeds(scores), jax.device_get(floor)
-            if last:
-                samples = real_seeds(x)
+            step = min(s.steps, start + s.chunk_len)
+            scores, x, floor = eval_snap_c(states, k_eval, step)
+            scores = real_seeds(scores)
+            # samples nearly all beyond the range: a runaway, frozen from here
+            valid = 1.0 - np.asarray(scores["invalid"])
+            inside = 1.0 - np.asarray(scores["lost"])
+            fresh = (
+                (real_seeds(failure.step) < 0)
+                & (valid > 0)
+                & (inside < RUNAWAY_INSIDE * p_inside * valid)
+            )
+            if fresh.any():
+                pad = np.zeros(prog.n_pad, bool)
+                pad[: s.seeds] = fresh
+                lost = np.zeros(prog.n_pad, np.float32)
+                lost[: s.seeds] = scores["lost"]
+                failure = mark_runaway(failure, pad, step, lost)
+            last = (scores, x, floor)
             t3 = time.perf_counter()
             t_train += t2 - t1
             t_eval += t3 - t2
-            div, logs = real_seeds((diverged_at, logs))
+            kind, logs = real_seeds((failure.kind, logs))
+            log_keys = list(logs)
             for i in range(s.seeds):
-                ok = div[i] < 0
-                row: dict[str, float] = {"step": step, "seed": s.seed + i}
+                ok = kind[i] == OK
+                row: dict[str, float] = {
+                    "step": step,
+                    "seed": s.seed + i,
+                    "eval_samples": n_snap,
+                }
                 for k, v in logs.items():
                     row[k] = float(v[i]) if ok else math.nan
                 for k in METRICS:
                     row[k] = float(scores[k][i]) if ok else math.nan
-                row["diverged"] = int(not ok)
+                row["diverged"] = int(kind[i] == DIVERGED)
+                row["runaway"] = int(kind[i] in (RUNAWAY_PARAMS, RUNAWAY_SAMPLES))
                 history.append(row)
             snap_steps.append(step)
             snap_hists.append(np.asarray(scores["hist"]))
             if on_snapshot is not None:
                 on_snapshot(step, scores)
             bar.update(step - bar.n)
-            ok = div < 0
+            ok = kind == OK
             post = {
                 k: f"{np.mean(v[ok]):.3g}" if ok.any() else "nan"
                 for k, v in logs.items()
@@ -447,23 +705,65 @@ def train(
         interrupted = True
     finally:
         bar.close()
-    timings.update(train_seconds=t_train, eval_seconds=t_eval)
-    div, states = real_seeds((diverged_at, states))
-    if scores is None:
-        final = {k: np.full(s.seeds, np.nan) for k in METRICS}
-    else:
-        final = {k: np.where(div < 0, scores[k], np.nan) for k in METRICS}
-    floor_final = {} if scores is None else {k: float(floor[k]) for k in METRICS}
-    return TrainResult(
-        states=states,
-        history=history,
-        final=final,
-        samples=samples,
-        diverged_step=div,
-        snapshot_steps=snap_steps,
-        snapshot_hists=np.stack(snap_hists) if snap_hists else np.zeros((0,)),
-        timings=timings,
-        interrupted=interrupted,
-        steps_done=snap_steps[-1] if snap_steps else 0,
-        floor=floor_final,
-    )
+
+    fail = real_seeds(failure)
+    failures = [_failure_record(fail, i) for i in range(s.seeds)]
+    ok = fail.kind == OK
+
+    def outcome(scores, floor, samples, n):
+        if scores is None:
+            final = {k: np.full(s.seeds, np.nan) for k in METRICS}
+        else:
+            final = {k: np.where(ok, scores[k], np.nan) for k in METRICS}
+        return TrainResult(
+            states=real_seeds(states),
+            history=history,
+            final=final,
+            samples=samples,
+            diverged_step=fail.step,
+            snapshot_steps=snap_steps,
+            snapshot_hists=np.stack(snap_hists) if snap_hists else np.zeros((0,)),
+            timings={**timings, "train_seconds": t_train, "eval_seconds": t_eval},
+            interrupted=interrupted,
+            steps_done=snap_steps[-1] if snap_steps else 0,
+            floor={k: float(floor[k]) for k in METRICS} if floor else {},
+            failures=failures,
+            final_hists=None if scores is None else np.asarray(scores["hist"]),
+            eval_samples=n,
+            log_keys=log_keys,
+        )
+
+    if last is None:  # interrupted before the first snapshot
+        return outcome(None, {}, None, 0)
+    scores, x, floor = last
+    floor = jax.device_get(floor)
+    trained = outcome(scores, floor, None, n_snap)
+    if interrupted:
+        return trained
+    if on_trained is not None:
+        on_trained(trained)
+    t3 = time.perf_counter()
+    if eval_final is not None:
+        t_wait = time.perf_counter()
+        program = eval_final.result()
+        # waiting for the background compile counts as compile time
+        timings["compile_seconds"] += time.perf_counter() - t_wait
+        t3 += time.perf_counter() - t_wait
+        scores, x, floor = program(states, k_eval, snap_steps[-1])
+        scores, floor = real_seeds(scores), jax.device_get(floor)
+    samples = real_seeds(x)
+    t_eval += time.perf_counter() - t3
+    return outcome(scores, floor, samples, n_final)
+
+
+def _failure_record(fail: Failure, i: int) -> dict[str, Any] | None:
+    """What `TrainResult.failures` holds for seed `i`."""
+    kind = int(fail.kind[i])
+    if kind == OK:
+        return None
+    record: dict[str, Any] = {"step": int(fail.step[i])}
+    if kind == DIVERGED:
+        return {"status": "diverged", **record}
+    value = float(fail.value[i])
+    what = "max_param" if kind == RUNAWAY_PARAMS else "lost"
+    return {"status": "runaway", **record, what: value}

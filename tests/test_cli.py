@@ -215,21 +215,48 @@ def test_full_traceback_on_request(tmp_path):
     assert "Traceback" in proc.stderr and "train.steps=0" in proc.stderr
 
 
-def test_every_seed_diverging_is_recorded_and_exits_nonzero(tmp_path):
+def test_every_seed_running_away_is_recorded_and_exits_nonzero(tmp_path):
+    # The example: finite but huge parameters, samples all far away.
+    # It ended `ok`; a runaway is now recorded and fails the run like divergence.
+    fast = [o for o in FAST if not o.startswith("train.steps")]
     proc = run_cli(
         "model=gan",
-        "model.lr=1e30",
-        "model.schedule=constant",
-        *FAST,
+        "model.lr=1e12",
+        "train.steps=400",
+        *fast,
         "hydra.run.dir=run",
         cwd=tmp_path,
     )
     assert proc.returncode == 1
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["status"] == "failed"
-    assert all(s["status"] == "diverged" for s in m["seed_status"])
+    for s in m["seed_status"]:
+        assert s["status"] == "runaway" and s["step"] >= 0 and s["max_param"] > 1e6
     assert m["metrics"]["kl"]["mean"] is None
     assert all(v is None for v in m["metrics"]["kl"]["per_seed"])
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("  runaway")]
+    assert "seed 0 at step" in line and "seed 1 at step" in line
+
+
+def test_kl_and_its_floor_stay_nonnegative_when_bounds_cut_off_the_target(tmp_path):
+    # The example: most of 1d_bimodal lies outside [-1, 1]; KL was < 0.
+    proc = run_cli(
+        "model=vae",
+        "target=1d_bimodal",
+        "target.bounds=[-1,1]",
+        *FAST,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for name in ("kl", "kl_reverse", "js", "tv", "hellinger"):
+        stat = m["metrics"][name]
+        assert min(stat["per_seed"]) > 0 and stat["floor"] >= 0, name
+        assert stat["ci95"][0] >= 0, name
+    assert m["metrics"]["lost"]["floor"] > 0.8  # the target's own mass outside
+    assert m["modes_total"] == 2
+    assert "modes " in proc.stdout and "/2" in proc.stdout
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path):

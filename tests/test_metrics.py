@@ -142,11 +142,12 @@ def test_mode_shares_by_hand():
     from genbench.metrics import mode_shares
 
     means = np.array([[-2.0], [2.0]])
-    covs = np.array([[[0.25]], [[0.25]]])  # sd 0.5: "near" means within 1.5
-    # distances to the modes: 0.1 | 1.4 | 1.0 (to +2) | 0.4 | 2.0 (far) | NaN (far)
+    covs = np.array([[[0.25]], [[0.25]]])  # sd 0.5: 1 sd = 0.5, 3 sd = 1.5
+    # in sd of the nearest mode: 0.2 | 2.8 | 2.0 (to +2) | 0.8 | 4.0 (far) | NaN (far)
     x = jnp.array([[-2.1], [-0.6], [1.0], [2.4], [0.0], [jnp.nan]])
-    shares, far = mode_shares(x, means, covs)
-    np.testing.assert_allclose(np.asarray(shares), [2 / 6, 2 / 6], rtol=1e-6)
+    within1, within3, far = mode_shares(x, means, covs)
+    np.testing.assert_allclose(np.asarray(within1), [1 / 6, 1 / 6], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(within3), [2 / 6, 2 / 6], rtol=1e-6)
     assert np.isclose(float(far), 2 / 6)
 
 
@@ -161,3 +162,198 @@ def test_compat_kl_by_hand():
     assert np.isclose(
         float(compat_kl(x, y, n_bins=3)), np.sum(p * np.log(p / q)), rtol=1e-5
     )
+
+
+# --- divergences between distributions that each sum to 1 (issue 16, item 3) ---
+
+
+def _random_pairs(rng, n_cells: int, draws: int):
+    """Random P, Q (rows sum to 1) with zeros: random cells emptied, some rows
+    one-hot, some with P = Q."""
+    p = rng.dirichlet(np.full(n_cells, 0.3), size=draws)
+    q = rng.dirichlet(np.full(n_cells, 0.3), size=draws)
+    p[rng.random((draws, n_cells)) < 0.2] = 0.0
+    q[rng.random((draws, n_cells)) < 0.2] = 0.0
+    p[::7] = np.eye(n_cells)[rng.integers(0, n_cells, len(p[::7]))]
+    p[p.sum(1) == 0, 0] = 1.0
+    q[q.sum(1) == 0, -1] = 1.0
+    p, q = p / p.sum(1, keepdims=True), q / q.sum(1, keepdims=True)
+    q[::5] = p[::5]
+    return p, q
+
+
+def test_divergences_are_nonnegative_and_zero_for_equal_distributions():
+    import jax
+
+    from genbench.metrics import hellinger, js_divergence, reverse_kl, total_variation
+
+    divergences = {
+        "kl": kl_divergence,
+        "kl_reverse": reverse_kl,
+        "js": js_divergence,
+        "tv": total_variation,
+        "hellinger": hellinger,
+    }
+    rng = np.random.default_rng(11)
+    for n_cells in (1, 2, 7, 53):
+        p, q = _random_pairs(rng, n_cells, 400)
+        P, Q = jnp.asarray(p, jnp.float32), jnp.asarray(q, jnp.float32)
+        for name, f in divergences.items():
+            d = np.asarray(jax.vmap(f)(P, Q))
+            same = np.asarray(jax.vmap(f)(P, P))
+            assert np.all(d >= 0), (name, n_cells, d.min())
+            np.testing.assert_allclose(same, 0.0, atol=1e-6, err_msg=name)
+            # equal rows (every 5th) are 0 too
+            np.testing.assert_allclose(d[::5], 0.0, atol=1e-6, err_msg=name)
+    # and KL is still the specification's sum where it is positive
+    p, q = _random_pairs(rng, 30, 50)
+    for a, b in zip(p, q, strict=True):
+        ref = np.sum(special.rel_entr(a, b + KL_EPS))
+        got = float(kl_divergence(jnp.asarray(a), jnp.asarray(b)))
+        assert np.isclose(got, max(ref, 0.0), rtol=1e-4, atol=1e-6)
+
+
+def _target(name, *overrides):
+    from hydra.utils import instantiate
+
+    from .conftest import compose_cfg
+
+    cfg = compose_cfg(f"target={name}", *overrides)
+    return instantiate(cfg.target, _convert_="all")
+
+
+def _score(target, x, encoding=None, hist_bins=None):
+    import jax
+
+    from genbench.train import Evaluator
+
+    ev = Evaluator(target, encoding, hist_bins)
+    x = jnp.asarray(x, jnp.float32)
+    scores = jax.jit(ev.score)(x, jax.jit(ev.reference, static_argnums=0)(4000))
+    return ev, {k: np.asarray(v) for k, v in scores.items()}
+
+
+def test_kl_against_a_grid_that_cuts_off_target_mass_matches_numpy():
+    """Bounds [-1, 1] leave most of 1d_bimodal outside: P and Q still sum to 1
+    (an underflow and an overflow cell, an invalid cell), so KL >= 0."""
+    target = _target("1d_bimodal", "target.bounds=[-1,1]")
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.uniform(-1, 1, 19_000), rng.normal(3, 1, 900)])
+    x = np.concatenate([x, [np.nan] * 100])[:, None]  # 100 invalid samples
+    ev, s = _score(target, x)
+    assert np.isclose(ev.p_cells.sum(), 1.0, atol=1e-12)
+    assert ev.p.sum() < 0.2  # most of the target lies beyond the range
+    # numpy/scipy reference: P from the mixture's CDF, Q by numpy.histogram
+    edges = np.linspace(-1, 1, 51)
+    open_edges = np.concatenate([[-np.inf], edges, [np.inf]])
+    cdf = sum(0.5 * stats.norm.cdf(open_edges, m, 0.4) for m in (-1.5, 1.5))
+    p = np.append(np.diff(cdf), 0.0)
+    finite = x[np.isfinite(x[:, 0]), 0]
+    q = np.append(np.histogram(finite, open_edges)[0], 100) / len(x)
+    assert np.isclose(q.sum(), 1.0)
+    ref = np.sum(special.rel_entr(p, q + KL_EPS))
+    assert ref > 0 and np.isclose(s["kl"], ref, rtol=1e-4)
+    assert np.isclose(s["tv"], 0.5 * np.abs(p - q).sum(), rtol=1e-4)
+    assert np.isclose(s["lost"], 1 - q[1:-2].sum(), atol=1e-6) and s["lost"] > 0.04
+    assert np.isclose(s["invalid"], 100 / 20_000, atol=1e-6)
+    np.testing.assert_allclose(s["hist"], q[1:-2], atol=1e-7)  # plots: in range
+    # true samples (the floor) score >= 0 on the same grid
+    _, floor = _score(target, np.asarray(ev.floor_samples(20_000)))
+    for name in ("kl", "kl_reverse", "js", "tv", "hellinger"):
+        assert floor[name] >= 0 and s[name] >= 0, name
+
+
+def test_binned_and_continuous_grids_are_scored_by_the_same_code():
+    from genbench.encoding import make_encoding
+    from genbench.metrics import scoring_edges
+
+    target = _target("2d_gmm")
+    enc = make_encoding(target, 7)
+    ev, s = _score(target, np.asarray(target.sample(jr_key(5), 30_000)), enc)
+    for got, want in zip(ev.cell_edges, scoring_edges(enc.edges, True), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert np.isclose(ev.p_cells.sum(), 1.0, atol=1e-9)
+    np.testing.assert_allclose(ev.p, enc.bin_probs(target))  # tails in edge cells
+    # the added outer cells are empty in binned mode: P there is 0
+    grid = ev.p_cells[:-1].reshape(9, 9)
+    assert grid[0].sum() == grid[-1].sum() == grid[:, 0].sum() == grid[:, -1].sum() == 0
+    assert s["lost"] < 1e-6 and s["kl"] >= 0
+
+
+def jr_key(i):
+    import jax.random as jr
+
+    return jr.key(i)
+
+
+# --- mode coverage (item 4) ------------------------------------------------------
+
+
+def _modes(target, x):
+    """Modes covered by samples `x`, the target's shares from true samples (as
+    the evaluation's fixed reference gives them)."""
+    from genbench.metrics import mode_shares, modes_covered
+
+    ref = target.sample(jr_key(20240601), 20_000)
+    t1, t3, _ = mode_shares(ref, target.modes, target.mode_covs)
+    x1, x3, _ = mode_shares(jnp.asarray(x, jnp.float32), target.modes, target.mode_covs)
+    return int(np.sum(modes_covered(x1, x3, t1, t3, target.dim)))
+
+
+def test_modes_uniform_smear_covers_none_and_the_target_covers_all():
+    rng = np.random.default_rng(13)
+    for name in ("1d_trimodal", "1d_quadmodal", "1d_bimodal", "2d_gmm", "2d_mix_gauss"):
+        target = _target(name)
+        lo, hi = np.asarray(target.bounds).T
+        smear = rng.uniform(lo, hi, size=(20_000, target.dim))
+        assert _modes(target, smear) == 0, name
+        true = np.asarray(target.sample(jr_key(21), 20_000))
+        assert _modes(target, true) == len(target.modes), name
+
+
+def test_a_zero_weight_component_is_not_a_mode():
+    target = _target("1d_trimodal", "target.weights=[0.5,0.5,0.0]")
+    assert len(target.modes) == 2
+    ev, s = _score(target, np.asarray(target.sample(jr_key(22), 20_000)))
+    assert ev.n_modes == 2 and int(s["modes"]) == 2
+
+
+def test_two_outer_modes_and_a_flat_floor_cover_two_of_four():
+    # What a GAN on 1d_quadmodal learns: the outer modes, a floor in the middle.
+    target = _target("1d_quadmodal")
+    rng = np.random.default_rng(14)
+    x = np.concatenate(
+        [
+            rng.normal(-2.5, 0.3, 5000),
+            rng.normal(2.5, 0.3, 5000),
+            rng.uniform(-1.6, 1.6, 10_000),
+        ]
+    )[:, None]
+    assert _modes(target, x) == 2
+    # one broad blob over the four modes of 2d_gmm covers none of them
+    target = _target("2d_gmm")
+    assert _modes(target, rng.normal(0, 2.0, (20_000, 2))) == 0
+
+
+# --- intervals (item 9) --------------------------------------------------------
+
+
+def test_intervals_stay_within_the_metric_range():
+    from genbench.artifacts import seed_stats
+    from genbench.metrics import METRIC_RANGES, METRICS
+    from genbench.report import _interval, _stats
+
+    assert set(METRIC_RANGES) == set(METRICS)
+    values = [0.01, 0.02, 0.5]
+    plain = seed_stats(np.array(values))["ci95"]
+    assert plain[0] < 0  # the symmetric t-interval leaves the range
+    for name in ("kl", "kl_reverse", "js", "tv", "hellinger", "w1", "kl_compat"):
+        lo, hi = seed_stats(np.array(values), bounds=METRIC_RANGES[name])["ci95"]
+        assert lo == 0.0 and hi == min(plain[1], METRIC_RANGES[name][1]), name
+    assert _interval(_stats(values), "kl")[0] == 0.0  # the report: the same
+    # bounded above too: shares near 1
+    lo, hi = seed_stats(np.array([0.99, 0.98, 0.5]), bounds=(0.0, 1.0))["ci95"]
+    assert hi == 1.0 and lo > 0
+    # the unbiased MMD^2 can be negative: its interval is not cut
+    mmd = seed_stats(np.array(values), bounds=METRIC_RANGES["mmd"])["ci95"]
+    assert mmd == plain

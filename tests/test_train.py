@@ -12,9 +12,21 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from genbench import train as train_module
 from genbench.config import ConfigError, build_run, validate
 from genbench.models import GAN, RBM, VAE
-from genbench.train import TrainSettings, compile_with, seed_layout, train
+from genbench.train import (
+    EVAL_CHUNK_BYTES,
+    MEMORY_SHARE,
+    PARAM_LIMIT,
+    MemoryBudgetError,
+    Programs,
+    TrainSettings,
+    check_memory,
+    compile_with,
+    seed_layout,
+    train,
+)
 
 from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
 
@@ -204,6 +216,8 @@ def test_a_diverging_seed_is_frozen_and_recorded_while_others_finish():
     assert poisoned.any() and not poisoned.all()
     np.testing.assert_array_equal(result.diverged_step[poisoned], 30)
     assert np.all(result.diverged_step[~poisoned] == -1)
+    for i, failure in enumerate(result.failures):
+        assert failure == ({"status": "diverged", "step": 30} if poisoned[i] else None)
     assert np.all(np.isnan(result.final["kl"][poisoned]))
     assert np.all(np.isfinite(result.final["kl"][~poisoned]))
     # The frozen state is the last finite one: its samples are still finite.
@@ -211,12 +225,165 @@ def test_a_diverging_seed_is_frozen_and_recorded_while_others_finish():
 
 
 def test_a_run_where_every_seed_diverges_records_it():
+    # lr 1e30: the generator's loss, computed with the just-updated
+    # discriminator, is NaN at the first step
     spec = build_run(
         compose_cfg("model=gan", *FAST, "model.lr=1e30", "model.schedule=constant")
     )
     result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
     assert np.all(result.diverged_step >= 0)
     assert np.all(np.isnan(result.final["kl"]))
+    assert all(failure["status"] == "diverged" for failure in result.failures)
+
+
+def test_a_run_whose_parameters_run_away_records_it():
+    # lr 1e12: finite parameters of about 1e12 after the first step, far beyond
+    # PARAM_LIMIT, and finite losses; before, such a run ended `ok`.
+    spec = build_run(
+        compose_cfg("model=gan", *FAST, "model.lr=1e12", "model.schedule=constant")
+    )
+    result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    assert np.all(result.diverged_step == 0)
+    assert np.all(np.isnan(result.final["kl"]))
+    for failure in result.failures:
+        assert failure["status"] == "runaway" and failure["step"] == 0
+        assert failure["max_param"] > PARAM_LIMIT
+    assert all(row["runaway"] == 1 and row["diverged"] == 0 for row in result.history)
+
+
+@dataclasses.dataclass(frozen=True)
+class StrayVAE(VAE):
+    """A VAE whose marked seeds (chosen at init) draw samples 100 sd beyond the
+    range: finite, bounded parameters, samples all lost."""
+
+    def init(self, key, data_dim, hidden):
+        stray = jr.uniform(jr.fold_in(key, 7)) < 0.5
+        return PoisonState(super().init(key, data_dim, hidden), stray, jnp.int32(0))
+
+    def step(self, state, batch, key):
+        inner, logs = super().step(state.inner, batch, key)
+        return PoisonState(inner, state.poisoned, state.count + 1), logs
+
+    def sample(self, state, key, n):
+        return super().sample(state.inner, key, n) + jnp.where(state.poisoned, 100, 0)
+
+    def params(self, state):
+        return state.inner.nets
+
+
+def test_a_seed_whose_samples_all_leave_the_range_is_a_runaway():
+    spec = build_run(compose_cfg("model=vae", *FAST, "train.seeds=6"))
+    fields = dataclasses.fields(spec.family)
+    fam = StrayVAE(**{f.name: getattr(spec.family, f.name) for f in fields})
+    result = train(fam, spec.target, spec.encoding, spec.settings, spec.hidden)
+    stray = np.asarray(result.states.poisoned)
+    assert stray.any() and not stray.all()
+    first = result.snapshot_steps[0]  # flagged at the first snapshot, then frozen
+    for i, failure in enumerate(result.failures):
+        if stray[i]:
+            assert failure["status"] == "runaway" and failure["step"] == first
+            assert failure["lost"] >= 0.99 and "max_param" not in failure
+        else:
+            assert failure is None
+    np.testing.assert_array_equal(result.diverged_step[stray], first)
+    assert np.all(np.isnan(result.final["kl"][stray]))
+    assert np.all(np.isfinite(result.final["kl"][~stray]))
+
+
+def test_every_history_row_is_scored_on_the_snapshot_count():
+    spec = build_run(compose_cfg("model=vae", *FAST, "train.eval_samples=3000"))
+    s = spec.settings
+    result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    assert {row["eval_samples"] for row in result.history} == {2000}
+    assert result.eval_samples == 3000  # the final evaluation, reported apart
+    # the last row is the last snapshot scored like the others, not the final
+    prog = Programs(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    k_eval = jax.jit(prog.setup)()[3][: s.seeds]
+    evaluate = jax.jit(prog.evaluate, static_argnums=3)
+    rescored = evaluate(result.states, k_eval, s.steps, 2000)[0]["kl"]
+    last = [row["kl"] for row in result.history if row["step"] == s.steps]
+    np.testing.assert_allclose(last, rescored, rtol=1e-5)
+    assert not np.allclose(last, result.final["kl"], rtol=1e-3)
+    final = evaluate(result.states, k_eval, s.steps, 3000)[0]["kl"]
+    np.testing.assert_allclose(result.final["kl"], final, rtol=1e-5)
+
+
+def test_a_failing_final_evaluation_loses_no_training(tmp_path, monkeypatch):
+    from genbench import run
+
+    cfg = compose_cfg("model=vae", *FAST, "train.eval_samples=3000")
+    spec = build_run(cfg)
+    evaluate = Programs.evaluate
+
+    def out_of_memory(self, states, k_eval, step, n):
+        if n == 3000:  # the final evaluation only
+            raise MemoryError("RESOURCE_EXHAUSTED: out of memory (simulated)")
+        return evaluate(self, states, k_eval, step, n)
+
+    monkeypatch.setattr(Programs, "evaluate", out_of_memory)
+    with pytest.raises(MemoryError):
+        run.run_spec(spec, cfg, tmp_path)
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 and rows[0].startswith("step,seed,eval_samples")
+    for seed in (0, 1):
+        assert (tmp_path / "params" / f"seed_{seed}.eqx").stat().st_size > 0
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_evaluation_memory_is_bounded_by_sampling_in_chunks():
+    # Budget 400k: H = 40 000. Unchunked, 50 000 samples would need an
+    # activation of 50 000 x 40 000 floats (8 GB) per seed per layer.
+    spec = build_run(
+        compose_cfg(
+            "model=vae", *FAST, "budget.params=400000", "train.eval_samples=50000"
+        )
+    )
+    s = spec.settings
+    prog = Programs(spec.family, spec.target, spec.encoding, s, spec.hidden)
+    size = prog.eval_chunk(50_000)
+    assert size * spec.hidden * 4 * prog.n_pad <= EVAL_CHUNK_BYTES
+    need = prog.memory_estimate()
+    assert need["evaluation"] < 2 * EVAL_CHUNK_BYTES + 50_000 * 4 * 64
+    # XLA's own analysis of the compiled program agrees it is bounded
+    states, _, _, k_eval = jax.eval_shape(prog.setup)
+    compiled = (
+        jax.jit(prog.evaluate, static_argnums=3)
+        .lower(states, k_eval, 0, 50_000)
+        .compile()
+    )
+    assert compiled.memory_analysis().temp_size_in_bytes < 2 * EVAL_CHUNK_BYTES
+
+
+def test_a_run_that_cannot_fit_is_refused_naming_the_largest_budget(monkeypatch):
+    import re
+
+    from genbench import run
+    from genbench.budget import solve_hidden
+
+    cfg = compose_cfg("model=vae", *FAST, "budget.params=200000")
+    spec = build_run(cfg)
+    args = (spec.family, spec.target, spec.encoding, spec.settings)
+    need = check_memory(*args, spec.hidden, 200_000, available=1 << 50)
+    peak = max(need.values())
+    available = int(peak / MEMORY_SHARE / 3)  # a third of what it needs
+    with pytest.raises(MemoryBudgetError) as err:
+        check_memory(*args, spec.hidden, 200_000, available=available)
+    (line,) = str(err.value).splitlines()
+    assert line.startswith("budget.params=200000 needs about")
+    largest = int(re.search(r"the largest budget that fits is about (\d+)", line)[1])
+    assert 1000 < largest < 200_000
+
+    def fits(budget):
+        h = solve_hidden(spec.family, spec.encoding.model_dim, budget)
+        need = Programs(*args, h).memory_estimate()
+        return max(need.values()) <= MEMORY_SHARE * available
+
+    assert fits(largest) and not fits(int(largest * 1.05))
+    # the CLI's check refuses it before compiling (a config error: one line)
+    monkeypatch.setattr(train_module, "available_memory", lambda: (available, "RAM"))
+    with pytest.raises(MemoryBudgetError, match="of RAM; the largest budget"):
+        run._check_memory(spec, cfg)
+    assert issubclass(MemoryBudgetError, run.USER_ERRORS)
 
 
 @pytest.mark.parametrize(
