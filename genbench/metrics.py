@@ -60,10 +60,15 @@ def histogram(
 
 
 def kl_divergence(p: Array, q: Array, eps: float = KL_EPS) -> Array:
-    """KL(P || Q) = sum_i P_i log(P_i / (Q_i + eps)) over cells with P_i > 0."""
+    """KL(P || Q) = sum_i P_i log(P_i / (Q_i + eps)) over cells with P_i > 0.
+
+    Cells with P_i below the smallest normal float count as 0: XLA on CPU
+    flushes such subnormals to 0 in arithmetic but not always in comparisons.
+    """
     p, q = jnp.ravel(p), jnp.ravel(q)
-    safe_p = jnp.where(p > 0, p, 1.0)
-    return jnp.sum(jnp.where(p > 0, p * jnp.log(safe_p / (q + eps)), 0.0))
+    pos = p >= jnp.finfo(p.dtype).tiny
+    safe_p = jnp.where(pos, p, 1.0)
+    return jnp.sum(jnp.where(pos, p * jnp.log(safe_p / (q + eps)), 0.0))
 
 
 def wasserstein1(x: Float[Array, " n"], y: Float[Array, " m"]) -> Array:
