@@ -129,6 +129,7 @@ TARGET_CLASSES = [
     targets_mod.Checkerboard2D,
     targets_mod.TwoMoons2D,
     targets_mod.TwoSpirals2D,
+    targets_mod.Empirical,
 ]
 FAMILIES = [GAN, VAE, RBM]
 

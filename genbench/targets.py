@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -33,6 +34,7 @@ __all__ = [
     "AbstractCurve2D",
     "TwoMoons2D",
     "TwoSpirals2D",
+    "Empirical",
     "TargetError",
 ]
 
@@ -837,3 +839,179 @@ class TwoSpirals2D(AbstractCurve2D):
 
     def _jitter(self, arm):
         return (0.0, self.jitter) if arm == 0 else (-self.jitter, 0.0)
+
+
+def _read_table(path, shown: str) -> np.ndarray:
+    """The numbers of a .npy or .csv file as a float array; TargetError naming the
+    file (`shown`) and the problem otherwise."""
+    from pathlib import Path
+
+    path = Path(path)
+    where = f"target.path={shown}"
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise TargetError(f"{where}: {what} ({path})")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif suffix == ".csv":
+            with path.open() as f:
+                first = f.readline()
+            try:  # a first line that is not numbers is a header
+                [float(v) for v in first.split(",")]
+                skip = 0
+            except ValueError:
+                skip = 1
+            data = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+        else:
+            raise TargetError(
+                f"{where}: unsupported format {suffix or '(no suffix)'!r}; use .npy or "
+                ".csv (one column per axis)"
+            )
+    except TargetError:
+        raise
+    except Exception as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise TargetError(f"{where}: cannot be read as {suffix}: {first_line}") from err
+    if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
+        raise TargetError(f"{where}: holds {data.dtype} values, not numbers")
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise TargetError(
+            f"{where}: an array of shape {list(data.shape)}; need rows of samples, "
+            "one column per axis"
+        )
+    return data.astype(float)
+
+
+class Empirical(AbstractTarget):
+    """The user's own samples: a `.npy` array or a `.csv` table (an optional
+    header line), one row per sample, one column per axis (1 or 2).
+
+    The rows are shuffled with `split_seed` and split: a `holdout` fraction is
+    held out, the rest is the train part. Models train on the train part
+    (`sample` draws its rows with replacement); P is the held-out part's
+    histogram (`bin_probs`), so the KL is against an estimate of the
+    distribution, not an exact one; the noise floor (a perfect model: the train
+    part, `sample`) is scored against it too, and `reference_sample` draws
+    held-out rows for the sample-based metrics. Standardisation uses the train
+    part's mean and std. `bounds` (null): the range of all rows, widened by
+    `margin` times the range on each side. Default scoring grid: about 10
+    held-out rows per cell were they spread evenly (5 to 50 cells per axis in
+    1D, 5 to 30 in 2D).
+
+    A relative `path` is relative to the folder the command was run from.
+    Refused (TargetError naming the file and the problem): a missing or
+    unreadable file, rows with NaN or Inf, not 1 or 2 columns, fewer than
+    `min_samples` rows, a constant column.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        holdout: float = 0.2,
+        split_seed: int = 0,
+        bounds: Sequence[Any] | None = None,
+        margin: float = 0.05,
+        min_samples: int = 500,
+    ):
+        from hydra.utils import to_absolute_path
+
+        self.name = name
+        if not 0 < holdout < 1:
+            raise TargetError(
+                f"target.holdout={holdout} for target {name!r}: must be in (0, 1), "
+                "the held-out fraction of the rows"
+            )
+        if not margin >= 0:
+            raise TargetError(
+                f"target.margin={margin} for target {name!r}: must be >= 0"
+            )
+        min_samples = _check_count(name, "min_samples", min_samples, 10)
+        if not isinstance(path, str) or not path or path == "???":
+            raise TargetError(
+                f"target.path={path!r} for target {name!r}: give the data file, e.g. "
+                "target.path=data/samples.npy (.npy or .csv, one column per axis)"
+            )
+        shown = repr(path)
+        self.path = to_absolute_path(path)
+        data = _read_table(self.path, shown)
+        n, dim = data.shape
+        where = f"target.path={shown}"
+        if dim not in (1, 2):
+            raise TargetError(
+                f"{where}: {dim} columns; genbench takes 1 or 2 (one per axis)"
+            )
+        bad = int(np.sum(~np.all(np.isfinite(data), axis=1)))
+        if bad:
+            raise TargetError(
+                f"{where}: {bad} of {n} rows hold NaN or Inf; remove them"
+            )
+        if n < min_samples:
+            raise TargetError(
+                f"{where}: {n} rows; at least target.min_samples={min_samples} are "
+                "needed"
+            )
+        n_hold = int(round(holdout * n))
+        if n_hold < 1 or n - n_hold < 1:
+            raise TargetError(
+                f"target.holdout={holdout} for target {name!r}: leaves an empty part "
+                f"of the {n} rows"
+            )
+        perm = np.random.default_rng(split_seed).permutation(n)
+        self.heldout_ = data[perm[:n_hold]]
+        self.train_ = data[perm[n_hold:]]
+        for part, rows in (("the file", data), ("the train part", self.train_)):
+            constant = np.ptp(rows, axis=0) == 0
+            if np.any(constant):
+                col = int(np.argmax(constant))
+                raise TargetError(
+                    f"{where}: column {col + 1} is constant (every value "
+                    f"{rows[0, col]:g}) in {part}; a constant axis has no "
+                    "distribution to learn"
+                )
+        self.dim = dim
+        # Scoring cells: about 10 held-out rows per cell were the mass spread
+        # evenly (at least 5, at most the analytic targets' 50 in 1D, 30 in 2D), so
+        # that P is not mostly empty cells; train.hist_bins overrides it.
+        most = 50 if dim == 1 else 30
+        per_axis = int(np.floor((n_hold / 10) ** (1 / dim)))
+        self.default_hist_bins = int(np.clip(per_axis, 5, most))
+        if bounds is None:
+            lo, hi = data.min(0), data.max(0)
+            pad = margin * (hi - lo)
+            bounds = list(zip((lo - pad).tolist(), (hi + pad).tolist(), strict=True))
+        self.bounds = _check_bounds(name, bounds, dim)
+        self._train = jnp.asarray(self.train_, jnp.float32)
+        self._heldout = jnp.asarray(self.heldout_, jnp.float32)
+
+    @staticmethod
+    def _draw(rows: Array, key, n):
+        return rows[jr.randint(key, (n,), 0, rows.shape[0])]
+
+    def sample(self, key, n):
+        return self._draw(self._train, key, n)
+
+    def reference_sample(self, key, n):
+        return self._draw(self._heldout, key, n)
+
+    def mean(self):
+        return self.train_.mean(axis=0)
+
+    def std(self):
+        return self.train_.std(axis=0)
+
+    def bin_probs(self, edges):
+        counts, _ = np.histogramdd(self.heldout_, bins=[np.asarray(e) for e in edges])
+        return counts / len(self.heldout_)
+
+    def density(self, grid):
+        """The held-out histogram's density on the scoring grid (1D)."""
+        (e,) = self.hist_edges()
+        p = self.bin_probs([e]) / np.diff(e)
+        idx = np.searchsorted(e, grid, side="right") - 1
+        inside = (grid >= e[0]) & (grid <= e[-1])
+        return np.where(inside, p[np.clip(idx, 0, len(p) - 1)], 0.0)

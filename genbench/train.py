@@ -149,11 +149,12 @@ class Evaluator:
             self.edges = target.hist_edges(hist_bins)
             self.p = np.asarray(target.bin_probs(self.edges))
 
-    def true_samples(self, n: int, key: jax.Array) -> jax.Array:
-        """`n` true samples; in binned mode quantised to their cell centres like
-        the models' samples, so that sample distances measure the model, not the
-        grid."""
-        x = self.target.sample(key, n)
+    def true_samples(self, n: int, key: jax.Array, of_p: bool = False) -> jax.Array:
+        """`n` true samples (`of_p`: of P, the target's `reference_sample`); in
+        binned mode quantised to their cell centres like the models' samples, so
+        that sample distances measure the model, not the grid."""
+        draw = self.target.reference_sample if of_p else self.target.sample
+        x = draw(key, n)
         if isinstance(self.encoding, OneHotBins):
             x = self.encoding.decode(self.encoding.encode(x), None, "states")
         return x
@@ -162,7 +163,7 @@ class Evaluator:
         """`n` true samples with a fixed key (the same for every seed and snapshot),
         prepared once: sorted projections for W1, a subsample and bandwidth for MMD.
         """
-        x = self.true_samples(n, jr.key(20240601))
+        x = self.true_samples(n, jr.key(20240601), of_p=True)
         sub = x[:MMD_SAMPLES]
         return {
             "all": x,
