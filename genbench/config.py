@@ -124,6 +124,12 @@ TARGET_CLASSES = [
     targets_mod.Beta1D,
     targets_mod.Poisson1D,
     targets_mod.Mixture2D,
+    targets_mod.Ring2D,
+    targets_mod.Grid2D,
+    targets_mod.Checkerboard2D,
+    targets_mod.TwoMoons2D,
+    targets_mod.TwoSpirals2D,
+    targets_mod.Empirical,
 ]
 FAMILIES = [GAN, VAE, RBM]
 

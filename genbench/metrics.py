@@ -137,11 +137,14 @@ def kl_divergence(p: Array, q: Array, eps: float = KL_EPS) -> Array:
 
     For P and Q that each sum to 1 this is >= -log(1 + cells * eps) (Gibbs'
     inequality with Q + eps), a few 1e-8 below 0 at most, and float rounding
-    is of the same order: values below 0 are reported as 0.
+    is of the same order: values below 0 are reported as 0. Cells with P_i below
+    the smallest normal float count as 0: XLA on CPU flushes such subnormals to 0
+    in arithmetic but not always in comparisons.
     """
     p, q = jnp.ravel(p), jnp.ravel(q)
-    safe_p = jnp.where(p > 0, p, 1.0)
-    terms = jnp.where(p > 0, p * jnp.log(safe_p / (q + eps)), 0.0)
+    pos = p >= jnp.finfo(p.dtype).tiny
+    safe_p = jnp.where(pos, p, 1.0)
+    terms = jnp.where(pos, p * jnp.log(safe_p / (q + eps)), 0.0)
     return jnp.maximum(jnp.sum(terms), 0.0)
 
 

@@ -192,11 +192,12 @@ class Evaluator:
         grid = cells[:-1].reshape(self.cells_shape)
         return grid[(slice(1, -1),) * grid.ndim]
 
-    def true_samples(self, n: int, key: jax.Array) -> jax.Array:
-        """`n` true samples; in binned mode quantised to their cell centres like
-        the models' samples, so that sample distances measure the model, not the
-        grid."""
-        x = self.target.sample(key, n)
+    def true_samples(self, n: int, key: jax.Array, of_p: bool = False) -> jax.Array:
+        """`n` true samples (`of_p`: of P, the target's `reference_sample`); in
+        binned mode quantised to their cell centres like the models' samples, so
+        that sample distances measure the model, not the grid."""
+        draw = self.target.reference_sample if of_p else self.target.sample
+        x = draw(key, n)
         if isinstance(self.encoding, OneHotBins):
             x = self.encoding.decode(self.encoding.encode(x), None, "states")
         return x
@@ -208,7 +209,7 @@ class Evaluator:
         mode, scored as the models' samples are (so overlapping modes count
         alike on both sides).
         """
-        x = self.true_samples(n, jr.key(20240601))
+        x = self.true_samples(n, jr.key(20240601), of_p=True)
         sub = x[:MMD_SAMPLES]
         ref = {
             "all": x,

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -53,6 +54,28 @@ FAST = [
     "train.progress=false",
     f"jax_cache={JAX_CACHE}",
 ]
+
+
+# The empirical target needs a data file: two blobs, written once per process.
+EMPIRICAL_FILE = Path(tempfile.mkdtemp(prefix="genbench-data-")) / "blobs.npy"
+atexit.register(shutil.rmtree, EMPIRICAL_FILE.parent, True)
+_rng = np.random.default_rng(0)
+np.save(
+    EMPIRICAL_FILE,
+    np.concatenate(
+        [
+            _rng.normal([-1.0, 0.5], 0.4, (2000, 2)),
+            _rng.normal([1.0, -0.5], 0.6, (2000, 2)),
+        ]
+    ),
+)
+# What a target needs beyond its YAML file to be built.
+TARGET_ARGS = {"empirical": [f"target.path={EMPIRICAL_FILE}"]}
+
+
+def target_args(name: str) -> list[str]:
+    """`target=<name>` and the overrides it needs (a data file for `empirical`)."""
+    return [f"target={name}", *TARGET_ARGS.get(name, [])]
 
 
 def compose_cfg(*overrides: str):

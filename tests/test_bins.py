@@ -10,6 +10,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from genbench.config import build_run
 from genbench.encoding import OneHotBins, make_encoding
@@ -18,7 +19,7 @@ from genbench.models.rbm import CategoricalRBM
 from genbench.models.vae import vae_loss
 from genbench.train import train
 
-from .conftest import FAST, MODELS, compose_cfg
+from .conftest import CONF, FAST, MODELS, TARGETS, compose_cfg, target_args
 
 
 def make_target(name):
@@ -104,6 +105,34 @@ def test_every_model_trains_binned_to_finite_metrics(model, target, n):
     for name in ("kl", "w1"):
         assert np.all(np.isfinite(result.final[name])), name
     assert result.snapshot_hists.shape[2:] == (n,) * spec.target.dim
+
+
+def _every_target_binned():
+    """Every target x family; by default only the first target of each class,
+    with one family in turn (the others run with `-m slow`)."""
+    seen = set()
+    for i, target in enumerate(TARGETS):
+        cls = OmegaConf.load(CONF / "target" / f"{target}.yaml")["_target_"]
+        first = cls not in seen
+        seen.add(cls)
+        for j, model in enumerate(MODELS):
+            slow = not first or (i + j) % len(MODELS) != 0
+            marks = [pytest.mark.slow] if slow else []
+            yield pytest.param(target, model, marks=marks, id=f"{model}-{target}")
+
+
+@pytest.mark.parametrize("target, model", list(_every_target_binned()))
+def test_every_target_trains_binned_to_finite_metrics(target, model):
+    cfg = compose_cfg(
+        f"model={model}", *target_args(target), "bins.n=16", *FAST, "train.steps=60"
+    )
+    spec = build_run(cfg)
+    result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
+    for name in ("kl", "w1", "lost"):
+        assert np.all(np.isfinite(result.final[name])), name
+    assert result.snapshot_hists.shape[2:] == (16,) * spec.target.dim
+    # the encoding's exact cells (tails in the edge cells) sum to 1
+    assert abs(np.sum(spec.encoding.bin_probs(spec.target)) - 1) < 1e-6
 
 
 def test_budget_counts_the_one_hot_sizes():

@@ -8,34 +8,54 @@ import pytest
 from hydra.utils import instantiate
 from scipy import stats
 
-from genbench.targets import Beta1D, Mixture1D, Mixture2D, Poisson1D, TargetError
+from genbench.encoding import OneHotBins
+from genbench.targets import (
+    Beta1D,
+    Checkerboard2D,
+    Grid2D,
+    Mixture1D,
+    Mixture2D,
+    Poisson1D,
+    Ring2D,
+    TargetError,
+    TwoMoons2D,
+    TwoSpirals2D,
+)
 
-from .conftest import TARGETS, compose_cfg
+from .conftest import TARGETS, compose_cfg, target_args
 
 
 def make(name):
-    return instantiate(compose_cfg(f"target={name}").target, _convert_="all")
+    return instantiate(compose_cfg(*target_args(name)).target, _convert_="all")
 
 
 @pytest.mark.parametrize("name", TARGETS)
 def test_samples_match_moments_and_exact_cells(name):
+    """`sample` has the target's mean and std; samples of P (`reference_sample`:
+    `sample`'s, but the held-out part of an empirical target) fall in the cells
+    of the scoring grid with the probabilities of `bin_probs`, also with the
+    outer cells open as binned mode has them, where they sum to 1."""
     target = make(name)
-    x = np.asarray(target.sample(jr.key(1), 200_000))
-    assert x.shape == (200_000, target.dim)
-    np.testing.assert_allclose(x.mean(0), target.mean(), atol=0.02)
-    np.testing.assert_allclose(x.std(0), target.std(), rtol=0.02)
+    # 10^6 samples in 2D; the 1D samplers (Beta, Poisson) are slow on CPU.
+    n = 1_000_000 if target.dim == 2 else 200_000
+    x = np.asarray(target.sample(jr.key(1), n))
+    assert x.shape == (n, target.dim)
+    assert np.all(np.abs(x.mean(0) - target.mean()) < 5 * target.std() / np.sqrt(n))
+    np.testing.assert_allclose(x.std(0), target.std(), rtol=0.01)
     edges = target.hist_edges()
     p = target.bin_probs(edges)
     assert p.shape == tuple(len(e) - 1 for e in edges)
     assert np.all(p >= 0) and 0.99 < p.sum() <= 1 + 1e-9
-    if target.dim == 1:
-        counts, _ = np.histogram(x[:, 0], edges[0])
-    else:
-        counts, *_ = np.histogram2d(x[:, 0], x[:, 1], edges)
-    q = counts / len(x)
-    # Multinomial noise: 5 standard errors per cell, plus a small floor.
-    tol = 5 * np.sqrt(p * (1 - p) / len(x)) + 1e-4
-    assert np.all(np.abs(q - p) < tol)
+    enc = OneHotBins(tuple(edges))
+    p_open = enc.bin_probs(target)
+    assert np.all(p_open >= p - 1e-15) and abs(p_open.sum() - 1) < 1e-6
+    xp = target.reference_sample(jr.key(2), n)
+    flat = np.ravel_multi_index(np.asarray(enc.index(xp)).T, p.shape)
+    counts = np.bincount(flat, minlength=p.size).reshape(p.shape)
+    # Multinomial noise: 5 standard errors per cell, plus 3 samples for the cells
+    # that expect almost none.
+    tol = 5 * np.sqrt(n * p_open * (1 - p_open)) + 3
+    assert np.all(np.abs(counts - n * p_open) <= tol)
 
 
 def test_mixture1d_cells_match_scipy():
@@ -86,8 +106,155 @@ def test_beta_and_poisson_cells_match_scipy():
         (lambda: Mixture2D("g", [[0, 0]], [[[1, 2], [2, 1]]]), "positive definite"),
         (lambda: Beta1D("b", -1.0, 2.0), "must be > 0"),
         (lambda: Poisson1D("p", 0.0), "must be > 0"),
+        (lambda: Ring2D("r", radius=0.0), r"target.radius=0.0 .*must be > 0"),
+        (lambda: Ring2D("r", std=-0.1), r"target.std=-0.1 .*must be > 0"),
+        (lambda: Ring2D("r", n_modes=1), r"target.n_modes=1 .*integer >= 2"),
+        (lambda: Grid2D("g", n_per_side=1), r"target.n_per_side=1 .*integer >= 2"),
+        (lambda: Grid2D("g", spacing=0.0), r"target.spacing=0.0 .*must be > 0"),
+        (lambda: Grid2D("g", std=0.0), r"target.std=0.0 .*must be > 0"),
+        (lambda: Checkerboard2D("c", n_per_side=1), r"target.n_per_side=1 .*>= 2"),
+        (lambda: Checkerboard2D("c", square=-2.0), r"target.square=-2.0 .*> 0"),
+        (lambda: TwoMoons2D("m", noise=0.0), r"target.noise=0.0 .*must be > 0"),
+        (lambda: TwoMoons2D("m", scale=-1.0), r"target.scale=-1.0 .*must be > 0"),
+        (lambda: TwoMoons2D("m", shift=[1.0]), r"target.shift=\[1.0\] .*\[x, y\]"),
+        (lambda: TwoSpirals2D("s", turns=0.0), r"target.turns=0.0 .*must be > 0"),
+        (lambda: TwoSpirals2D("s", jitter=-1.0), r"target.jitter=-1.0 .*>= 0"),
+        (lambda: Ring2D("r", bounds=[[1, -1], [0, 1]]), "low < high"),
     ],
 )
 def test_inconsistent_parameters_are_refused(build, message):
     with pytest.raises(TargetError, match=message):
         build()
+
+
+def _mc_matches(p: np.ndarray, x: np.ndarray, edges) -> bool:
+    """`x`'s cell counts on `edges` agree with `p` within 5 standard errors
+    (plus 3 samples for the cells that expect almost none)."""
+    counts, *_ = np.histogram2d(x[:, 0], x[:, 1], edges)
+    n = len(x)
+    return bool(np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 3))
+
+
+def test_ring_and_grid_have_the_literature_modes_at_cell_centres():
+    ring, grid = make("2d_ring8"), make("2d_grid25")
+    assert len(ring.modes) == 8 and len(grid.modes) == 25
+    angles = np.arctan2(ring.modes[:, 1], ring.modes[:, 0]) % (2 * np.pi)
+    np.testing.assert_allclose(np.sort(angles), 2 * np.pi * np.arange(8) / 8)
+    np.testing.assert_allclose(np.linalg.norm(ring.modes, axis=1), 1.0)
+    np.testing.assert_allclose(
+        ring.mode_covs, np.broadcast_to(1e-4 * np.eye(2), (8, 2, 2))
+    )
+    axis = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+    assert sorted(map(tuple, grid.modes)) == [(a, b) for a in axis for b in axis]
+    np.testing.assert_allclose(
+        grid.mode_covs, np.broadcast_to(0.05**2 * np.eye(2), (25, 2, 2))
+    )
+    np.testing.assert_allclose(grid.mode_weights, 1 / 25)
+    # scoring grids: every grid mode and the ring's axis modes at a cell centre
+    for target, modes in ((grid, grid.modes), (ring, ring.modes[::2])):
+        (e, _) = target.hist_edges()
+        centres = (e[:-1] + e[1:]) / 2
+        assert np.all(np.min(np.abs(modes[:, :, None] - centres), axis=-1) < 1e-9)
+    # a mode's cell holds all but its 4-sd (grid) or 4.3-sd (ring) tails
+    p = grid.bin_probs(grid.hist_edges())
+    assert np.sort(p.ravel())[-25:].min() > (1 - 2 * stats.norm.sf(4)) ** 2 / 25 - 1e-12
+
+
+def test_isotropic_mixture_cells_match_scipy_rectangles():
+    t = Ring2D("r", n_modes=3, radius=1.0, std=0.3)
+    ex = np.array([-1.5, -0.2, 0.4, 2.0])
+    ey = np.array([-1.0, 0.1, 1.2])
+    ref = np.zeros((3, 2))
+    for mu in t.modes:
+        mvn = stats.multivariate_normal(mu, 0.09 * np.eye(2))
+        f = lambda x, y, mvn=mvn: mvn.cdf([x, y])  # noqa: E731
+        for i in range(3):
+            for j in range(2):
+                a, b, c, d = ex[i], ex[i + 1], ey[j], ey[j + 1]
+                ref[i, j] += (f(b, d) - f(a, d) - f(b, c) + f(a, c)) / 3
+    np.testing.assert_allclose(t.bin_probs([ex, ey]), ref, atol=2e-5)
+
+
+def test_checkerboard_matches_ffjord_generator_and_hand_areas():
+    t = make("2d_checkerboard")
+    # FFJORD's generator (lib/toy_data.py, "checkerboard"), in numpy
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    x1 = rng.random(n) * 4 - 2
+    x2 = rng.random(n) - rng.integers(0, 2, n) * 2 + np.floor(x1) % 2
+    x = np.stack([x1, x2], axis=1) * 2
+    edges = t.hist_edges()
+    assert _mc_matches(t.bin_probs(edges), x, edges)
+    # cells = the squares: 1/8 on the dark ones (lower-left dark), 0 elsewhere
+    sq = [np.linspace(-4, 4, 5)] * 2
+    i, j = np.meshgrid(range(4), range(4), indexing="ij")
+    np.testing.assert_allclose(t.bin_probs(sq), np.where((i + j) % 2 == 0, 1 / 8, 0))
+    # [-1, 1]^2 around the origin: a 1 x 1 corner of two dark squares, of the
+    # 8 x 4 = 32 dark area
+    np.testing.assert_allclose(t.bin_probs([[-1, 1]] * 2), [[2 / 32]])
+    np.testing.assert_allclose(t.mean(), 0.0)
+    np.testing.assert_allclose(t.std(), 8 / np.sqrt(12))  # uniform on [-4, 4] per axis
+
+
+def test_two_moons_match_make_moons_and_hand_moments():
+    t = make("2d_two_moons")
+    # scikit-learn's make_moons(n, noise=0.1) (sklearn/datasets/_samples_generator.py)
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    n_out = n // 2
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n - n_out)
+    x = np.concatenate(
+        [
+            np.stack([np.cos(t_out), np.sin(t_out)], 1),
+            np.stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5], 1),
+        ]
+    )
+    x += rng.normal(scale=0.1, size=x.shape)
+    edges = t.hist_edges()
+    assert _mc_matches(t.bin_probs(edges), x, edges)
+    # by hand: E[x] = (0 + 1) / 2, E[y] = (2/pi + 1/2 - 2/pi) / 2;
+    # var x = (1/2 + 3/2) / 2 - 1/4, var y = (1/2 + 3/4 - 2/pi) / 2 - 1/16, + noise^2
+    np.testing.assert_allclose(t.mean(), [0.5, 0.25], atol=1e-12)
+    var = np.array([0.75, 0.5625 - 1 / np.pi]) + 0.01
+    np.testing.assert_allclose(t.std(), np.sqrt(var), rtol=1e-12)
+    # FFJORD's "moons": scale 2, shift (-1, -0.2), noise 0.2
+    f = TwoMoons2D("f", noise=0.2, scale=2.0, shift=[-1.0, -0.2])
+    np.testing.assert_allclose(f.mean(), [0.0, 0.3], atol=1e-12)
+    np.testing.assert_allclose(f.std(), np.sqrt(4 * (var - 0.01) + 0.2**2), rtol=1e-12)
+
+
+def test_spirals_match_ffjord_generator():
+    t = make("2d_spirals")
+    # FFJORD's generator (lib/toy_data.py, "2spirals"), in numpy
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    m = np.sqrt(rng.random((n // 2, 1))) * 540 * (2 * np.pi) / 360
+    d1x = -np.cos(m) * m + rng.random((n // 2, 1)) * 0.5
+    d1y = np.sin(m) * m + rng.random((n // 2, 1)) * 0.5
+    x = np.vstack((np.hstack((d1x, d1y)), np.hstack((-d1x, -d1y)))) / 3
+    x += rng.normal(size=x.shape) * 0.1
+    edges = t.hist_edges()
+    assert _mc_matches(t.bin_probs(edges), x, edges)
+    np.testing.assert_allclose(t.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(t.std(), x.std(0), rtol=0.005)
+
+
+@pytest.mark.parametrize("name", ["2d_two_moons", "2d_spirals"])
+def test_curve_quadrature_has_converged(name):
+    """Twice the nodes per noise sd, and twice the nodes per panel, change no
+    cell of a fine 100 x 100 grid by 1e-10."""
+    t = make(name)
+    edges = [np.linspace(lo, hi, 101) for lo, hi in t.bounds]
+    p = t.bin_probs(edges)
+    t._panel_noise /= 2
+    t._n_quad *= 2
+    assert np.abs(t.bin_probs(edges) - p).max() < 1e-10
+
+
+def test_binning_note_counts_mode_positions_per_axis():
+    grid = make("2d_grid25")
+    assert grid.binning_note(5) is None  # 5 positions per axis: separable
+    assert "5 distinct mode positions" in grid.binning_note(4)
+    assert make("2d_ring8").binning_note(5) is None  # x in {0, +-0.71, +-1}
+    assert "cannot separate" in make("2d_ring8").binning_note(4)

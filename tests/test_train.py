@@ -28,13 +28,21 @@ from genbench.train import (
     train,
 )
 
-from .conftest import EXPERIMENTS, FAST, MODEL_VARIANTS, MODELS, TARGETS, compose_cfg
+from .conftest import (
+    EXPERIMENTS,
+    FAST,
+    MODEL_VARIANTS,
+    MODELS,
+    TARGETS,
+    compose_cfg,
+    target_args,
+)
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("model", MODELS)
 def test_every_target_and_model_trains_to_finite_metrics(model, target):
-    cfg = compose_cfg(f"model={model}", f"target={target}", *FAST)
+    cfg = compose_cfg(f"model={model}", *target_args(target), *FAST)
     spec = build_run(cfg)
     s = spec.settings
     result = train(spec.family, spec.target, spec.encoding, s, spec.hidden)
