@@ -626,11 +626,17 @@ def _blurred_cell_probs(
     if hi == lo:
         cdf = special.ndtr(z / sigma)
     else:
+        finite = np.where(np.isfinite(z), z, 0.0)
         cdf = (
             sigma
             / (hi - lo)
-            * (_integrated_ndtr((z - lo) / sigma) - _integrated_ndtr((z - hi) / sigma))
+            * (
+                _integrated_ndtr((finite - lo) / sigma)
+                - _integrated_ndtr((finite - hi) / sigma)
+            )
         )
+        # open edges (the scoring grid's outer cells): the CDF is 0 or 1 there
+        cdf = np.where(np.isposinf(z), 1.0, np.where(np.isneginf(z), 0.0, cdf))
     # rounding in the far tails can leave -1e-17 where the mass is 0
     return np.maximum(np.diff(cdf, axis=1), 0.0)
 
