@@ -92,15 +92,13 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     )
 
 
-def seed_streams(config: Mapping[str, Any], seeds: list[int]) -> list[tuple[int, int]]:
-    """The random stream of each seed of a job: `(train.seed, i)`.
-
-    Seed `i` of a job uses `fold_in(key(train.seed), i)` and is labelled
-    `train.seed + i`, so a label alone does not name a stream (label 1 is stream
-    (0, 1) in a job with `train.seed=0` but (1, 0) with `train.seed=1`).
-    """
-    base = int(config.get("train", {}).get("seed", 0))
-    return [(base, int(s) - base) for s in seeds]
+def seed_streams(config: Mapping[str, Any], seeds: list[int]) -> list[int]:
+    """The random stream of each seed of a job: its label. Seed `j` (labelled
+    `j`, from `train.seed` on) uses `fold_in(key(0), j)` whatever the job's
+    `train.seed` (`train.seed_keys`). `config` is accepted for the callers'
+    symmetry; the stream needs only the label."""
+    del config
+    return [int(s) for s in seeds]
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:

@@ -192,9 +192,9 @@ def _streams(r: dict[str, Any]) -> list[tuple]:
     """The seed streams a row stands for (see `identity.seed_streams`)."""
     base = int(r.get("seed_base") or 0)
     if r.get("seed") is not None:
-        return [(_identity_of(r), base, int(r["seed"]) - base)]
+        return [(_identity_of(r), int(r["seed"]))]
     n = int(r.get("n_seeds") or 0)
-    return [(_identity_of(r), base, i) for i in range(n)]
+    return [(_identity_of(r), base + i) for i in range(n)]
 
 
 def _eligible(r: dict[str, Any]) -> bool:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import hydra
@@ -197,6 +199,13 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
     saved: list[bool] = []
+    # A step's FLOPs (XLA's cost analysis, for the training-budget figures),
+    # traced beside the compilation instead of after it.
+    background = ThreadPoolExecutor(max_workers=1)
+    flops = background.submit(
+        spec.family.step_flops, spec.encoding.model_dim, spec.hidden, s.batch_size
+    )
+    background.shutdown(wait=False)
 
     def save_training(result) -> None:
         """History and parameters, written before the final evaluation (and
@@ -295,6 +304,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         "steps": s.steps,
         "steps_done": result.steps_done,
         "batch_size": s.batch_size,
+        "flops_per_step": _flops(flops),
         "seeds": seeds,
         "seed_status": [
             {"seed": seed, **(failure or {"status": "ok"})}
@@ -321,6 +331,15 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         _FAILED.append(f"interrupted at step {result.steps_done}: {out}")
     kl = metrics["kl"]["mean"]
     return kl
+
+
+def _flops(future) -> float | None:
+    """A step's FLOPs per seed, or None if XLA's cost analysis gave none."""
+    try:
+        value = future.result()
+    except Exception:  # a cost analysis this backend lacks: no figure, no failure
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _plot_manifold(spec, result, path: Path, meta: dict) -> None:

@@ -276,9 +276,12 @@ def seed_sharding(n_dev: int) -> jax.sharding.Sharding:
 
 
 def seed_keys(seed: int, n_seeds: int) -> jax.Array:
-    """Per-seed keys: seed i's stream does not depend on how many seeds run."""
-    base = jr.key(seed)
-    return jax.vmap(lambda i: jr.fold_in(base, i))(jnp.arange(n_seeds))
+    """Keys of seeds `seed, ..., seed + n_seeds - 1`: seed j uses
+    `fold_in(key(0), j)`, so its stream depends neither on how many seeds run nor
+    on which seed the run starts from (seed 3 of `train.seed=0` is seed 3 of
+    `train.seed=3`)."""
+    base = jr.key(0)
+    return jax.vmap(lambda j: jr.fold_in(base, j))(seed + jnp.arange(n_seeds))
 
 
 def compile_with(lowered: jax.stages.Lowered, options: dict[str, str]):

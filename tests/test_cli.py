@@ -43,6 +43,7 @@ def test_single_run_writes_every_artifact(tmp_path):
         assert lo <= stat["mean"] <= hi, name
     assert m["metrics"]["kl"]["floor"] < m["metrics"]["kl"]["mean"]
     assert m["timing"]["compile_seconds"] > 0 and m["environment"]["versions"]["jax"]
+    assert m["flops_per_step"] > 2 * 256 * 799  # at least the RBM's v @ W
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 2 and {"step", "seed", "kl", "w1"} <= set(rows[0])
@@ -122,6 +123,7 @@ def _start_and_wait_for_progress(tmp_path, *args):
 
 LONG_RUN = (
     "model=vae",
+    "train.seeds=3",
     "train.steps=2000000",
     "train.snapshot_percent=0.01",
     "train.snapshot_eval_samples=500",

@@ -178,7 +178,8 @@ def test_report_never_pools_two_configurations_nor_a_seed_twice(tmp_path, capsys
     # the same configuration and seeds as a/0, older: counted once, from a/0
     _job(b / "1", "model=vae", "model.lr=0.001", *base, kl=(0.9, 0.9), age=60)
     # further seeds of a/0's configuration (from an older genbench): pooled
-    _job(b / "2", "model=vae", *base, "train.seed=2", kl=(0.14, 0.16), old=True)
+    _job(b / "2", "model=vae", "model.lr=0.001", *base, "train.seed=2",
+         kl=(0.14, 0.16), old=True)  # fmt: skip
     _job(b / "3", "model=vae", "model.lr=0.003", *base, "train.seed=4",
          status="interrupted", steps_done=100, kl=(0.01, 0.01))  # fmt: skip
     _job(b / "4", "model=gan", *base, "train.seed=6", status="partial",
