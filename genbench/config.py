@@ -265,6 +265,8 @@ def validate(cfg: DictConfig) -> None:
         )
     if "langevin_steps" in m:
         _require(m.langevin_steps > 0, "model.langevin_steps", m.langevin_steps, "> 0")
+    if "sigma_lr" in m:
+        _require(m.sigma_lr >= 0, "model.sigma_lr", m.sigma_lr, "must be >= 0")
     if "r1" in m:
         _require(m.r1 >= 0, "model.r1", m.r1, "must be >= 0 (0: off)")
     if "ema" in m:

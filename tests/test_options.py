@@ -121,3 +121,18 @@ def test_gan_ema_averages_the_generator_and_draws_the_samples():
     from genbench.budget import count_params
 
     assert count_params(fam, 1, 8) == count_params(GAN(), 1, 8)
+
+
+def test_rbm_sigma_lr_scales_the_visible_scale_update_only():
+    batch, key = jr.normal(jr.key(1), (64, 1)), jr.key(2)
+    steps = {}
+    for rate in (1.0, 0.1, 0.0):
+        fam = RBM(sigma_lr=rate, lr=1e-2, schedule="constant")
+        state = fam.init(jr.key(0), 1, 8)
+        new, _ = jax.jit(fam.step)(state, batch, key)
+        steps[rate] = (new.nets, state.nets)
+    moved = {r: float(n.log_sigma[0] - o.log_sigma[0]) for r, (n, o) in steps.items()}
+    assert abs(moved[1.0]) > 1e-4 and moved[0.0] == 0.0
+    assert np.isclose(moved[0.1], 0.1 * moved[1.0], rtol=1e-3)  # float32 log sigma
+    # the weights move the same whatever the visible scale's rate
+    np.testing.assert_array_equal(steps[0.1][0].w, steps[1.0][0].w)

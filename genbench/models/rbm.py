@@ -268,6 +268,7 @@ class RBM(AbstractFamily):
     persistent_chains: int = 0
     learn_sigma: bool = True
     sigma: float = 0.2
+    sigma_lr: float = 1.0  # learning rate of log sigma, relative to `lr`
     init_std: float = 0.01
     # "normal": W ~ N(0, init_std^2), c = 0 (every unit switches at v = 0);
     # "spread": the same W, c set so that unit j switches at a point v0_j drawn
@@ -405,6 +406,11 @@ class RBM(AbstractFamily):
             neg = _chain(rbm, neg, sigma, k1, self.cd_k - 1, self.rng)
         grads = cd_gradient(rbm, batch, p_data, neg, sigma)
         updates, opt = self._opt().update(grads, state.opt, rbm)
+        if rbm.log_sigma is not None and self.sigma_lr != 1.0:
+            # the visible scale on a slower clock: at the weights' rate it can
+            # grow until the RBM is one Gaussian, from which CD does not return
+            scaled = updates.log_sigma * self.sigma_lr
+            updates = eqx.tree_at(lambda u: u.log_sigma, updates, scaled)
         rbm = optax.apply_updates(rbm, updates)
         chains = neg if self.persistent_chains else state.chains
         logs = {"recon": recon, "sigma": jnp.mean(sigma)}
