@@ -40,6 +40,13 @@ __all__ = [
 ]
 
 HEADLINE = "kl"
+# How a metric is named on a figure's axis.
+AXIS_LABELS = {
+    "kl": "KL(P‖Q)",
+    "kl_reverse": "KL(Q‖P)",
+    "w1": "Wasserstein-1",
+    "mmd": "MMD²",
+}
 
 
 def _job_folders(paths: Iterable[Path]) -> list[Path]:
@@ -593,7 +600,7 @@ def plot_budget(
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(section, fontsize=9, wrap=True)
         ax.set_xlabel("parameter budget")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(AXIS_LABELS.get(metric, metric))
         ax.grid(alpha=0.3, which="both")
         if points[section]:
             ax.legend(fontsize=7, frameon=False)
@@ -627,6 +634,7 @@ def plot_steps(
     )
     order = {}
     budgets: dict[str, set] = defaultdict(set)
+    floors: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         if r["counted"]:
             budgets[places[_identity_of(r)].section].add(r["budget"])
@@ -642,6 +650,8 @@ def plot_steps(
         if r.get("flops_per_step") is not None:
             point["flops"].append(r["flops_per_step"] * r["steps"])
         order.setdefault(p.section, p.section_key)
+        if r.get(f"{metric}_floor") is not None:
+            floors[p.section].append(r[f"{metric}_floor"])
     sections = sorted(order, key=order.get)
     axes_x = [
         ("steps", "training steps"),
@@ -680,10 +690,15 @@ def plot_steps(
                     continue
                 (drawn,) = ax.plot(xs, ys, marker="o", ms=3, label=line)
                 ax.fill_between(xs, los, his, color=drawn.get_color(), alpha=0.2)
+            if floors[section] and ax.lines:
+                # The score of a perfect model with as many samples: below it
+                # differences are sampling noise.
+                floor = sum(floors[section]) / len(floors[section])
+                ax.axhline(floor, color="0.5", ls="--", lw=1, label="noise floor")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(label)
-            ax.set_ylabel(f"{metric} (mean, 95 % band)")
+            ax.set_ylabel(f"{AXIS_LABELS.get(metric, metric)} (mean, 95 % band)")
             ax.grid(alpha=0.3, which="both")
             ax.set_title(section, fontsize=9)
             if ax.lines:
