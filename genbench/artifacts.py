@@ -33,12 +33,22 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write `data` to `path` via a temporary file and a rename."""
+    """Write `data` to `path` via a temporary file and a rename. The file gets
+    the mode a plain `open` would give (0o666 less the umask: 0644 under the
+    usual 022), not mkstemp's private 0600, so collaborators can read results."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
