@@ -15,6 +15,7 @@ __all__ = [
     "plot_curves",
     "plot_timeline",
     "plot_latent_manifold",
+    "plot_patterns",
 ]
 
 
@@ -156,10 +157,15 @@ def _plot_2d(path, target, edges, p, hists, kl, meta):
 
 
 def plot_curves(
-    path: Path, history: list[dict], loss_keys: list[str], meta: dict
+    path: Path,
+    history: list[dict],
+    loss_keys: list[str],
+    meta: dict,
+    metrics: tuple[str, ...] = ("kl", "w1"),
 ) -> None:
-    """KL (log scale) and the training losses over steps, one line per seed."""
-    keys = ["kl", "w1"] + loss_keys
+    """KL (log scale), the other `metrics` and the training losses over steps,
+    one line per seed."""
+    keys = list(metrics) + loss_keys
     fig, axes = plt.subplots(
         1, len(keys), figsize=(3.6 * len(keys), 3.4), layout="constrained"
     )
@@ -271,3 +277,105 @@ def plot_latent_manifold(
         fontsize=9,
     )
     _save(fig, path)
+
+
+VALID, NOT_VALID = "#1a9850", "#d73027"  # frames of valid and other patterns
+
+
+def _pattern_counts(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of 0/1 `samples` (n, bits), most frequent first, and their
+    counts (rows that are not finite left out)."""
+    x = samples[np.all(np.isfinite(samples), axis=1)] > 0.5
+    if len(x) == 0:
+        return np.zeros((0, samples.shape[1]), bool), np.zeros(0, int)
+    rows, counts = np.unique(x, axis=0, return_counts=True)
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    return rows[order], counts[order]
+
+
+def _draw_pattern(ax, bits, shape, colour, label):
+    ax.imshow(
+        np.asarray(bits, float).reshape(shape),
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_edgecolor(colour)
+        side.set_linewidth(2.5)
+    ax.set_title(label, fontsize=7, pad=2, color=colour if colour == NOT_VALID else "k")
+
+
+def plot_patterns(
+    path: Path,
+    target,
+    samples: np.ndarray,
+    final: dict[str, np.ndarray],
+    meta: dict,
+    top: int = 16,
+) -> None:
+    """A grid of the `top` most frequent generated patterns of each seed (up to 4
+    seeds, a row each, share of samples above each), framed green when valid and
+    red when not; the first row shows the target's patterns (the first `top` of
+    them). `samples` is `(seeds, n, bits)`, `final` the metrics per seed."""
+    valid = set(target.pattern_index().tolist())
+    weights = 2 ** np.arange(target.dim - 1, -1, -1)
+    seeds = min(len(samples), 4)
+    k = target.n_patterns
+    cols = top
+    shape = target.pattern_shape
+    cell_w = 0.75 * max(1.0, shape[1] / shape[0])
+    fig, axes = plt.subplots(
+        seeds + 1,
+        cols,
+        squeeze=False,
+        figsize=(cell_w * cols + 0.6, 1.05 * (seeds + 1) + 0.9),
+        layout="constrained",
+    )
+    shown = target.patterns_[:cols]
+    for j, ax in enumerate(axes[0]):
+        if j < len(shown):
+            _draw_pattern(ax, shown[j], shape, VALID, f"{1 / k:.1%}")
+        else:
+            ax.set_visible(False)
+    more = f", first {cols} shown" if k > cols else ""
+    for i in range(seeds):
+        rows, counts = _pattern_counts(samples[i])
+        n = samples.shape[1]
+        for j, ax in enumerate(axes[i + 1]):
+            if j >= len(rows):
+                ax.set_visible(False)
+                continue
+            ok = int(rows[j].astype(int) @ weights) in valid
+            colour = VALID if ok else NOT_VALID
+            share = counts[j] / n
+            text = f"{share:.1%}" if share >= 0.01 else f"{share:.2%}"
+            _draw_pattern(ax, rows[j], shape, colour, text)
+        prec, cov, kl = (final[key][i] for key in ("precision", "coverage", "kl"))
+        label = f"seed {meta['seeds'][i]}\n" + (
+            f"KL {kl:.3f}\nprecision {prec:.3f}\ncoverage {cov:.3f}"
+            if np.isfinite(kl)
+            else "diverged"
+        )
+        axes[i + 1][0].set_ylabel(
+            label, fontsize=7, rotation=0, ha="right", va="center", labelpad=6
+        )
+    axes[0][0].set_ylabel(
+        f"target\n{k} valid\npatterns",
+        fontsize=7,
+        rotation=0,
+        ha="right",
+        va="center",
+        labelpad=6,
+    )
+    fig.suptitle(
+        _title(meta)
+        + f"\ntarget: {k} valid patterns, {1 / k:.2%} each{more}; below: the most "
+        + "frequent patterns of each seed (share of its samples), frame green if "
+        + "valid, red if not",
+        fontsize=8,
+    )
+    _save(fig, path, dpi=130)
