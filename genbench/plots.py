@@ -16,6 +16,8 @@ __all__ = [
     "plot_timeline",
     "plot_latent_manifold",
     "plot_patterns",
+    "plot_scatter",
+    "density_image",
 ]
 
 
@@ -327,12 +329,13 @@ def plot_patterns(
     k = target.n_patterns
     cols = top
     shape = target.pattern_shape
-    cell_w = 0.75 * max(1.0, shape[1] / shape[0])
+    side = 0.8 / max(shape)  # inches per pixel: a pattern's longer side 0.8 in
+    row_h = max(side * shape[0] + 0.35, 0.75)  # room for the labels on the left
     fig, axes = plt.subplots(
         seeds + 1,
         cols,
         squeeze=False,
-        figsize=(cell_w * cols + 0.6, 1.05 * (seeds + 1) + 0.9),
+        figsize=(side * shape[1] * 1.15 * cols + 1.4, row_h * (seeds + 1) + 0.6),
         layout="constrained",
     )
     shown = target.patterns_[:cols]
@@ -377,5 +380,116 @@ def plot_patterns(
         + "frequent patterns of each seed (share of its samples), frame green if "
         + "valid, red if not",
         fontsize=8,
+    )
+    _save(fig, path, dpi=130)
+
+
+SCATTER_POINTS = 4000  # samples drawn per panel of the scatter figure
+DENSITY_CELLS = 160  # cells per axis of the target's density behind it
+
+
+def density_image(target, cells: int = DENSITY_CELLS):
+    """The target's density on a `cells x cells` grid over its bounds: each
+    cell's exact probability (`bin_probs`) over its area. Returns `(edges_x,
+    edges_y, density (cells, cells))`."""
+    ex, ey = target.hist_edges(cells)
+    dens = target.bin_probs([ex, ey]) / np.outer(np.diff(ex), np.diff(ey))
+    return ex, ey, dens
+
+
+def _density_panel(ax, ex, ey, dens, cmap="Blues"):
+    from matplotlib.colors import PowerNorm
+
+    ax.pcolormesh(
+        ex,
+        ey,
+        dens.T,
+        cmap=cmap,
+        # the densest cells mid-blue, so that the points stay visible on them
+        norm=PowerNorm(0.4, vmin=0, vmax=3.5 * dens.max()),
+        rasterized=True,
+    )
+    ax.set_xlim(ex[0], ex[-1])
+    ax.set_ylim(ey[0], ey[-1])
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+
+
+def scatter_panel(ax, target, x: np.ndarray, density=None, modes: bool = True):
+    """Samples `x` (n, 2) as points over the target's density (`density_image`);
+    a mixture's mode centres as rings. Points beyond the range are not drawn."""
+    ex, ey, dens = density if density is not None else density_image(target)
+    _density_panel(ax, ex, ey, dens)
+    x = x[np.all(np.isfinite(x), axis=1)][:SCATTER_POINTS]
+    ax.scatter(
+        x[:, 0],
+        x[:, 1],
+        s=2,
+        color="#d7301f",
+        alpha=0.55,
+        linewidths=0,
+        rasterized=True,
+    )
+    if modes and target.modes is not None:
+        ax.scatter(
+            target.modes[:, 0],
+            target.modes[:, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=0.6,
+        )
+
+
+def plot_scatter(
+    path: Path,
+    target,
+    samples: np.ndarray,
+    final: dict[str, np.ndarray],
+    meta: dict,
+    binned: bool = False,
+) -> None:
+    """The mode-collapse figure: each seed's samples (up to 3 seeds, the first
+    `SCATTER_POINTS` of each) as points over the target's exact density (blue,
+    square-root-like colour scale), a panel per seed beside the target alone;
+    a mixture's modes are circled and counted. `samples` is `(seeds, n, 2)`."""
+    n = min(len(samples), 3)
+    density = density_image(target)
+    fig, axes = plt.subplots(
+        1, n + 1, figsize=(3.3 * (n + 1), 4.1), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
+    _density_panel(axes[0], *density)
+    if target.modes is not None:
+        axes[0].scatter(
+            target.modes[:, 0],
+            target.modes[:, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=0.6,
+        )
+    axes[0].set_title("target density (exact)", fontsize=9)
+    total = None if target.modes is None else len(target.modes)
+    for i in range(n):
+        ax = axes[i + 1]
+        scatter_panel(ax, target, samples[i], density)
+        kl = final["kl"][i]
+        if not np.isfinite(kl):
+            title = f"seed {meta['seeds'][i]}: diverged"
+        else:
+            title = f"seed {meta['seeds'][i]}: KL {kl:.3f}"
+            if total and np.isfinite(final["modes"][i]):
+                title += f", modes {final['modes'][i]:.0f}/{total}"
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("x₁", fontsize=8)
+    axes[0].set_ylabel("x₂", fontsize=8)
+    shown = min(samples.shape[1], SCATTER_POINTS)
+    how = "cell centres (binned)" if binned else "samples"
+    fig.suptitle(
+        _title(meta)
+        + f"\nfirst {shown} {how} per seed (red) over the target's density (blue)",
+        fontsize=9,
     )
     _save(fig, path, dpi=130)

@@ -300,6 +300,15 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             result.snapshot_hists,
             meta,
         )
+        if spec.target.dim == 2 and result.samples is not None:
+            plots.plot_scatter(
+                out / "plots" / "scatter.png",
+                spec.target,
+                result.samples,
+                result.final,
+                meta,
+                binned=spec.encoding.mode == "binned",
+            )
         _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
         plots.plot_curves(
             out / "plots" / "curves.png", result.history, result.log_keys, meta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import logging
@@ -353,3 +354,28 @@ def test_every_state_of_a_small_target_is_enumerated_once():
     d = 4
     states = {tuple(r) for r in _bits(np.arange(2**d), d).astype(int).tolist()}
     assert states == set(itertools.product((0, 1), repeat=d))
+
+
+def test_a_sweep_over_a_bit_vector_target_reports_precision_and_coverage(tmp_path):
+    fast = [o for o in FAST if not o.startswith("train.seeds")]
+    proc = run_cli(
+        "-m",
+        "model=gan,rbm",
+        "target=binary_bars_stripes",
+        *fast,
+        "train.seeds=1",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "sweep"
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    for row in rows:
+        assert 0 <= float(row["precision"]) <= 1 and 0 <= float(row["coverage"]) <= 1
+        assert float(row["precision_floor"]) == 1.0
+    assert "gan" in (sweep / "summary.md").read_text()
+    # no grid to draw side by side: each job has its patterns.png instead
+    assert not list(sweep.glob("compare_*.png"))
+    assert len(list(sweep.glob("*/plots/patterns.png"))) == 2
