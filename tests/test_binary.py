@@ -332,14 +332,23 @@ def test_cli_trains_every_family_on_bars_and_stripes(model, tmp_path):
 
 
 def test_cli_refuses_bad_bars_and_stripes_in_one_line(tmp_path):
+    fast = [o for o in FAST if "eval_samples" not in o]
+    few = ["train.eval_samples=500", "train.snapshot_eval_samples=500"]
     for args, message in (
         (["target.n=5"], "target.n=5"),
         (["bins.n=16"], "bins.n=16"),
+        (few, "target.coverage_samples=1000"),  # coverage needs 1000 samples
     ):
+        if args is not few:
+            args = [
+                *args,
+                "train.eval_samples=2000",
+                "train.snapshot_eval_samples=2000",
+            ]
         proc = run_cli(
             "target=binary_bars_stripes",
             *args,
-            *FAST,
+            *fast,
             f"hydra.run.dir={tmp_path / 'run'}",
             cwd=tmp_path,
         )
