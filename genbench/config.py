@@ -130,6 +130,8 @@ TARGET_CLASSES = [
     targets_mod.TwoMoons2D,
     targets_mod.TwoSpirals2D,
     targets_mod.Empirical,
+    targets_mod.BarsAndStripes,
+    targets_mod.Cardinality,
 ]
 FAMILIES = [GAN, VAE, RBM]
 
@@ -152,7 +154,7 @@ def register_configs() -> None:
     for cls in TARGET_CLASSES:
         cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
     for cls in FAMILIES:
-        node = dataclass_schema(cls, exclude=("n_steps", "blocks"))
+        node = dataclass_schema(cls, exclude=("n_steps", "blocks", "bernoulli"))
         cs.store(group="schema/model", name=cls.__name__, node=node)
 
 
@@ -218,6 +220,7 @@ def validate(cfg: DictConfig) -> None:
     for key, allowed in (
         ("visible", ("softmax", "bernoulli")),
         ("binned_loss", ("categorical", "mse")),
+        ("binary_loss", ("cross_entropy", "mse")),
         ("rng", ("hash", "threefry")),
         ("init_scheme", ("normal", "spread")),
         ("cd_init", ("data", "noise")),
@@ -455,7 +458,7 @@ def _build_run(cfg: DictConfig, stage: list[str], settings_cls: type) -> RunSpec
     from .budget import count_params, solve_hidden
     from .encoding import make_encoding
 
-    family_args = ("n_steps", "blocks")
+    family_args = ("n_steps", "blocks", "bernoulli")
     stage[0] = "target"
     target_cls, target_kw = _arguments("target", cfg.get("target"))
     stage[0] = "model"
@@ -471,7 +474,12 @@ def _build_run(cfg: DictConfig, stage: list[str], settings_cls: type) -> RunSpec
     blocks = (target.dim, cfg.bins.n) if cfg.bins.n else None
     stage[0] = "model"
     family = _build(
-        family_cls, "model", family_kw, n_steps=cfg.train.steps, blocks=blocks
+        family_cls,
+        "model",
+        family_kw,
+        n_steps=cfg.train.steps,
+        blocks=blocks,
+        bernoulli=encoding.mode == "binary",  # bit vectors: Bernoulli units
     )
     stage[0] = "budget"
     dim = encoding.model_dim

@@ -10,6 +10,8 @@ samples and scoring can never disagree:
   one-hot block of N units per axis (2D: 2N units, decoded per axis and scored on
   the joint N x N grid). Samples beyond the range fall into the edge cells, and the
   exact cell probabilities used for scoring count the tails there too.
+- `Bits` (bit-vector targets, `targets.AbstractBinaryTarget`): the bits as they
+  are; the models' units are Bernoulli and their samples are bit vectors.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "AbstractEncoding",
     "Standardise",
     "OneHotBins",
+    "Bits",
     "DECODE_MODES",
     "categorical",
     "make_encoding",
@@ -155,6 +158,31 @@ class OneHotBins(AbstractEncoding):
         return cells[(slice(1, -1),) * cells.ndim]
 
 
+@dataclass(frozen=True, eq=False)
+class Bits(AbstractEncoding):
+    """Bit vectors (`n_bits` 0/1 values) as they are: the models see the bits and
+    their units are Bernoulli (families built with `bernoulli=True`), so what they
+    sample are states, returned unchanged."""
+
+    n_bits: int
+    mode: str = "binary"
+
+    @property
+    def model_dim(self) -> int:  # type: ignore[override]
+        return self.n_bits
+
+    def encode(self, x):
+        return x
+
+    def decode(self, y, key=None, kind="states"):
+        if kind != "states":
+            raise ValueError(
+                f"Bits decodes sampled states, not {kind!r}: a family built with "
+                "bernoulli=True samples bits"
+            )
+        return y
+
+
 def categorical(key: PRNGKeyArray, logits: Float[Array, "... k"], impl="hash") -> Array:
     """Index drawn from softmax(logits) along the last axis (inverse CDF)."""
     probs = jax.nn.softmax(logits, axis=-1)
@@ -164,7 +192,11 @@ def categorical(key: PRNGKeyArray, logits: Float[Array, "... k"], impl="hash") -
 
 
 def make_encoding(target, n_bins: int, decode: str = "hard") -> AbstractEncoding:
-    """The encoding of `target`'s data for `bins.n = n_bins` (0: continuous)."""
+    """The encoding of `target`'s data for `bins.n = n_bins` (0: continuous), or
+    the target's own (`data_encoding`: bit vectors)."""
+    own = target.data_encoding(n_bins, decode)
+    if own is not None:
+        return own
     if n_bins == 0:
         return Standardise(
             tuple(np.asarray(target.mean(), float).tolist()),

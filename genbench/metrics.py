@@ -33,6 +33,10 @@ __all__ = [
     "mode_shares",
     "modes_covered",
     "compat_kl",
+    "state_index",
+    "pattern_cells",
+    "reverse_kl_states",
+    "pattern_coverage",
 ]
 
 # Every metric of a run, in the order of metrics.json and history.csv.
@@ -49,6 +53,8 @@ METRICS = (
     "far",  # mixture targets: share of samples beyond 3 sd of every mode
     "lost",  # share of samples outside the range or invalid
     "invalid",  # share of samples with no valid value or category
+    "precision",  # bit-vector targets: share of samples that are valid patterns
+    "coverage",  # bit-vector targets: share of valid patterns generated (see below)
 )
 # The range each metric's values lie in, and so the mean over seeds it
 # estimates: intervals over seeds are cut to it (artifacts.t_interval). None
@@ -66,6 +72,8 @@ METRIC_RANGES: dict[str, tuple[float, float | None]] = {
     "far": (0.0, 1.0),
     "lost": (0.0, 1.0),
     "invalid": (0.0, 1.0),
+    "precision": (0.0, 1.0),
+    "coverage": (0.0, 1.0),
 }
 KL_EPS = 1e-10  # the specification's epsilon in KL(P || Q) = sum P log(P / (Q + eps))
 N_PROJECTIONS = 16  # directions of the sliced Wasserstein distance in 2D
@@ -340,3 +348,96 @@ def compat_kl(
 
     p, q = hist(y), hist(x)
     return jnp.sum(p * jnp.log(p / q))
+
+
+# --- bit vectors ----------------------------------------------------------------
+
+
+def state_index(x: Float[Array, "n bits"]) -> tuple[Array, Array]:
+    """State index of every row of 0/1 values (bit j worth 2^(bits-1-j); a value
+    counts as 1 above 0.5) and whether the row is finite. Returns `(index (n,)
+    int32, finite (n,) bool)`; rows that are not finite get index -1. At most
+    30 bits (int32)."""
+    finite = jnp.all(jnp.isfinite(x), axis=1)
+    weights = jnp.asarray(2 ** np.arange(x.shape[1] - 1, -1, -1), jnp.int32)
+    idx = jnp.sum(jnp.where(x > 0.5, weights, 0), axis=1).astype(jnp.int32)
+    return jnp.where(finite, idx, -1), finite
+
+
+def _pattern_hits(x, valid_index: np.ndarray):
+    """Per row: position among the valid patterns (`valid_index`, ascending
+    state indices), whether it is one, whether it is finite, its state index."""
+    idx, finite = state_index(x)
+    valid = jnp.asarray(valid_index, jnp.int32)
+    pos = jnp.clip(jnp.searchsorted(valid, idx), 0, valid.shape[0] - 1)
+    hit = finite & (valid[pos] == idx)
+    return pos, hit, finite, idx
+
+
+def pattern_cells(
+    x: Float[Array, "n bits"], valid_index: np.ndarray
+) -> Float[Array, " cells"]:
+    """The model's distribution Q over all `2^bits` states, as cells summing to 1:
+    the share of samples on each valid pattern (`valid_index`: their state
+    indices, ascending; `k` cells), then one cell for every other state together,
+    then one `invalid` cell (rows that are not finite).
+
+    A target's P is 0 on the other states, so KL(P||Q), JS, TV and Hellinger over
+    these cells equal their sums over all states (each term of a state with P = 0
+    is linear in its Q); the reverse KL is not, see `reverse_kl_states`.
+    """
+    pos, hit, finite, _ = _pattern_hits(x, valid_index)
+    n = x.shape[0]
+    q = jnp.zeros(len(valid_index), x.dtype).at[pos].add(hit.astype(x.dtype)) / n
+    other = jnp.mean((finite & ~hit).astype(x.dtype))
+    invalid = jnp.mean((~finite).astype(x.dtype))
+    return jnp.concatenate([q, jnp.stack([other, invalid])])
+
+
+def reverse_kl_states(
+    x: Float[Array, "n bits"],
+    valid_index: np.ndarray,
+    p_valid: np.ndarray,
+    eps: float = KL_EPS,
+) -> Array:
+    """KL(Q || P) = sum_s Q_s log(Q_s / (P_s + eps)) over all `2^bits` states and
+    the `invalid` cell (as `reverse_kl` over a grid), Q the samples' shares.
+
+    The states off P's support are not tabulated: each such sample adds
+    `log(Q_s / eps) / n`, with Q_s its state's count (from the sorted indices)
+    over n, which sums to Q_s log(Q_s / eps) per state.
+    """
+    pos, hit, finite, idx = _pattern_hits(x, valid_index)
+    n = x.shape[0]
+    cells = pattern_cells(x, valid_index)
+    p = jnp.asarray(np.append(p_valid, [0.0, 0.0]), x.dtype)
+    q_valid, invalid = cells[:-2], cells[-1]
+    pv = p[:-2]
+    on = q_valid > 0
+    valid_terms = jnp.sum(
+        jnp.where(on, q_valid * jnp.log(jnp.where(on, q_valid, 1.0) / (pv + eps)), 0.0)
+    )
+    other = finite & ~hit
+    key = jnp.where(other, idx, -2)  # -2: not an other-state sample
+    ordered = jnp.sort(key)
+    count = jnp.searchsorted(ordered, key, side="right") - jnp.searchsorted(
+        ordered, key, side="left"
+    )
+    share = count.astype(x.dtype) / n
+    other_terms = (
+        jnp.sum(jnp.where(other, jnp.log(jnp.where(other, share, 1.0) / eps), 0.0)) / n
+    )
+    inv_term = jnp.where(
+        invalid > 0, invalid * jnp.log(jnp.where(invalid > 0, invalid, 1.0) / eps), 0.0
+    )
+    return jnp.maximum(valid_terms + other_terms + inv_term, 0.0)
+
+
+def pattern_coverage(
+    x: Float[Array, "n bits"], valid_index: np.ndarray, n_first: int
+) -> Array:
+    """Coverage: the share of the `k` valid patterns (`valid_index`) that occur
+    at least once among the first `n_first` rows of `x`."""
+    pos, hit, _, _ = _pattern_hits(x[:n_first], valid_index)
+    seen = jnp.zeros(len(valid_index), jnp.int32).at[pos].max(hit.astype(jnp.int32))
+    return jnp.mean(seen.astype(x.dtype))

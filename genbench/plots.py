@@ -15,6 +15,9 @@ __all__ = [
     "plot_curves",
     "plot_timeline",
     "plot_latent_manifold",
+    "plot_patterns",
+    "plot_scatter",
+    "density_image",
 ]
 
 
@@ -156,10 +159,15 @@ def _plot_2d(path, target, edges, p, hists, kl, meta):
 
 
 def plot_curves(
-    path: Path, history: list[dict], loss_keys: list[str], meta: dict
+    path: Path,
+    history: list[dict],
+    loss_keys: list[str],
+    meta: dict,
+    metrics: tuple[str, ...] = ("kl", "w1"),
 ) -> None:
-    """KL (log scale) and the training losses over steps, one line per seed."""
-    keys = ["kl", "w1"] + loss_keys
+    """KL (log scale), the other `metrics` and the training losses over steps,
+    one line per seed."""
+    keys = list(metrics) + loss_keys
     fig, axes = plt.subplots(
         1, len(keys), figsize=(3.6 * len(keys), 3.4), layout="constrained"
     )
@@ -271,3 +279,217 @@ def plot_latent_manifold(
         fontsize=9,
     )
     _save(fig, path)
+
+
+VALID, NOT_VALID = "#1a9850", "#d73027"  # frames of valid and other patterns
+
+
+def _pattern_counts(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of 0/1 `samples` (n, bits), most frequent first, and their
+    counts (rows that are not finite left out)."""
+    x = samples[np.all(np.isfinite(samples), axis=1)] > 0.5
+    if len(x) == 0:
+        return np.zeros((0, samples.shape[1]), bool), np.zeros(0, int)
+    rows, counts = np.unique(x, axis=0, return_counts=True)
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    return rows[order], counts[order]
+
+
+def _draw_pattern(ax, bits, shape, colour, label):
+    ax.imshow(
+        np.asarray(bits, float).reshape(shape),
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_edgecolor(colour)
+        side.set_linewidth(2.5)
+    ax.set_title(label, fontsize=7, pad=2, color=colour if colour == NOT_VALID else "k")
+
+
+def plot_patterns(
+    path: Path,
+    target,
+    samples: np.ndarray,
+    final: dict[str, np.ndarray],
+    meta: dict,
+    top: int = 16,
+) -> None:
+    """A grid of the `top` most frequent generated patterns of each seed (up to 4
+    seeds, a row each, share of samples above each), framed green when valid and
+    red when not; the first row shows the target's patterns (the first `top` of
+    them). `samples` is `(seeds, n, bits)`, `final` the metrics per seed."""
+    valid = set(target.pattern_index().tolist())
+    weights = 2 ** np.arange(target.dim - 1, -1, -1)
+    seeds = min(len(samples), 4)
+    k = target.n_patterns
+    cols = top
+    shape = target.pattern_shape
+    side = 0.8 / max(shape)  # inches per pixel: a pattern's longer side 0.8 in
+    row_h = max(side * shape[0] + 0.35, 0.75)  # room for the labels on the left
+    fig, axes = plt.subplots(
+        seeds + 1,
+        cols,
+        squeeze=False,
+        figsize=(side * shape[1] * 1.15 * cols + 1.4, row_h * (seeds + 1) + 0.6),
+        layout="constrained",
+    )
+    shown = target.patterns_[:cols]
+    for j, ax in enumerate(axes[0]):
+        if j < len(shown):
+            _draw_pattern(ax, shown[j], shape, VALID, f"{1 / k:.1%}")
+        else:
+            ax.set_visible(False)
+    more = f", first {cols} shown" if k > cols else ""
+    for i in range(seeds):
+        rows, counts = _pattern_counts(samples[i])
+        n = samples.shape[1]
+        for j, ax in enumerate(axes[i + 1]):
+            if j >= len(rows):
+                ax.set_visible(False)
+                continue
+            ok = int(rows[j].astype(int) @ weights) in valid
+            colour = VALID if ok else NOT_VALID
+            share = counts[j] / n
+            text = f"{share:.1%}" if share >= 0.01 else f"{share:.2%}"
+            _draw_pattern(ax, rows[j], shape, colour, text)
+        prec, cov, kl = (final[key][i] for key in ("precision", "coverage", "kl"))
+        label = f"seed {meta['seeds'][i]}\n" + (
+            f"KL {kl:.3f}\nprecision {prec:.3f}\ncoverage {cov:.3f}"
+            if np.isfinite(kl)
+            else "diverged"
+        )
+        axes[i + 1][0].set_ylabel(
+            label, fontsize=7, rotation=0, ha="right", va="center", labelpad=6
+        )
+    axes[0][0].set_ylabel(
+        f"target\n{k} valid\npatterns",
+        fontsize=7,
+        rotation=0,
+        ha="right",
+        va="center",
+        labelpad=6,
+    )
+    fig.suptitle(
+        _title(meta)
+        + f"\ntarget: {k} valid patterns, {1 / k:.2%} each{more}; below: the most "
+        + "frequent patterns of each seed (share of its samples), frame green if "
+        + "valid, red if not",
+        fontsize=8,
+    )
+    _save(fig, path, dpi=130)
+
+
+SCATTER_POINTS = 4000  # samples drawn per panel of the scatter figure
+DENSITY_CELLS = 160  # cells per axis of the target's density behind it
+
+
+def density_image(target, cells: int = DENSITY_CELLS):
+    """The target's density on a `cells x cells` grid over its bounds: each
+    cell's exact probability (`bin_probs`) over its area. Returns `(edges_x,
+    edges_y, density (cells, cells))`."""
+    ex, ey = target.hist_edges(cells)
+    dens = target.bin_probs([ex, ey]) / np.outer(np.diff(ex), np.diff(ey))
+    return ex, ey, dens
+
+
+def _density_panel(ax, ex, ey, dens, cmap="Blues"):
+    from matplotlib.colors import PowerNorm
+
+    ax.pcolormesh(
+        ex,
+        ey,
+        dens.T,
+        cmap=cmap,
+        # the densest cells mid-blue, so that the points stay visible on them
+        norm=PowerNorm(0.4, vmin=0, vmax=3.5 * dens.max()),
+        rasterized=True,
+    )
+    ax.set_xlim(ex[0], ex[-1])
+    ax.set_ylim(ey[0], ey[-1])
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+
+
+def scatter_panel(ax, target, x: np.ndarray, density=None, modes: bool = True):
+    """Samples `x` (n, 2) as points over the target's density (`density_image`);
+    a mixture's mode centres as rings. Points beyond the range are not drawn."""
+    ex, ey, dens = density if density is not None else density_image(target)
+    _density_panel(ax, ex, ey, dens)
+    x = x[np.all(np.isfinite(x), axis=1)][:SCATTER_POINTS]
+    ax.scatter(
+        x[:, 0],
+        x[:, 1],
+        s=2,
+        color="#d7301f",
+        alpha=0.55,
+        linewidths=0,
+        rasterized=True,
+    )
+    if modes and target.modes is not None:
+        ax.scatter(
+            target.modes[:, 0],
+            target.modes[:, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=0.6,
+        )
+
+
+def plot_scatter(
+    path: Path,
+    target,
+    samples: np.ndarray,
+    final: dict[str, np.ndarray],
+    meta: dict,
+    binned: bool = False,
+) -> None:
+    """The mode-collapse figure: each seed's samples (up to 3 seeds, the first
+    `SCATTER_POINTS` of each) as points over the target's exact density (blue,
+    square-root-like colour scale), a panel per seed beside the target alone;
+    a mixture's modes are circled and counted. `samples` is `(seeds, n, 2)`."""
+    n = min(len(samples), 3)
+    density = density_image(target)
+    fig, axes = plt.subplots(
+        1, n + 1, figsize=(3.3 * (n + 1), 4.1), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
+    _density_panel(axes[0], *density)
+    if target.modes is not None:
+        axes[0].scatter(
+            target.modes[:, 0],
+            target.modes[:, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=0.6,
+        )
+    axes[0].set_title("target density (exact)", fontsize=9)
+    total = None if target.modes is None else len(target.modes)
+    for i in range(n):
+        ax = axes[i + 1]
+        scatter_panel(ax, target, samples[i], density)
+        kl = final["kl"][i]
+        if not np.isfinite(kl):
+            title = f"seed {meta['seeds'][i]}: diverged"
+        else:
+            title = f"seed {meta['seeds'][i]}: KL {kl:.3f}"
+            if total and np.isfinite(final["modes"][i]):
+                title += f", modes {final['modes'][i]:.0f}/{total}"
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("x₁", fontsize=8)
+    axes[0].set_ylabel("x₂", fontsize=8)
+    shown = min(samples.shape[1], SCATTER_POINTS)
+    how = "cell centres (binned)" if binned else "samples"
+    fig.suptitle(
+        _title(meta)
+        + f"\nfirst {shown} {how} per seed (red) over the target's density (blue)",
+        fontsize=9,
+    )
+    _save(fig, path, dpi=130)

@@ -712,7 +712,6 @@ def _grid_of(job: Path):
     from hydra.utils import instantiate
 
     from .encoding import make_encoding
-    from .train import Evaluator
 
     record = read_record(job) or {}
     if isinstance(record.get("config"), dict):
@@ -721,7 +720,7 @@ def _grid_of(job: Path):
         cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
     target = instantiate(cfg.target, _convert_="all")
     encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
-    ev = Evaluator(target, encoding, cfg.train.hist_bins)
+    ev = target.evaluator(encoding, cfg.train.hist_bins)
     return target, ev.edges, ev.p
 
 
@@ -750,7 +749,7 @@ def plot_side_by_side(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .plots import COLORS, _save
+    from .plots import COLORS, _density_panel, _save, density_image, scatter_panel
 
     rows = _settled(rows)
     sections, places = _table(rows, HEADLINE)
@@ -764,6 +763,9 @@ def plot_side_by_side(
         columns = [c for c in sec["columns"] if any(k[1] == c for k in cells)]
         if not row_labels:
             continue
+        first = next(shown[cells[k]][0] for k in cells if k[0] == row_labels[0])
+        if _grid_of(first)[1] is None:  # bit vectors: no grid (each job's patterns.png)
+            continue
         fig, axes = plt.subplots(
             len(row_labels),
             len(columns) + 1,
@@ -776,6 +778,8 @@ def plot_side_by_side(
         for i, row in enumerate(row_labels):
             first = next(shown[cells[k]][0] for k in cells if k[0] == row)
             target, edges, p = _grid_of(first)
+            # 2D: the samples as points over the target's density (mode collapse)
+            density = density_image(target) if target.dim == 2 else None
             panels = [("target", p)]
             for column in columns:
                 if (row, column) not in cells:
@@ -787,7 +791,7 @@ def plot_side_by_side(
                 if target.dim == 1:
                     q = np.histogram(x[:, 0], edges[0])[0] / len(x)
                 else:
-                    q = np.histogram2d(x[:, 0], x[:, 1], edges)[0] / len(x)
+                    q = x
                 label = f"{column}: KL {value:.3g}" if value is not None else column
                 panels.append((label, q))
             for j, (title, cells_q) in enumerate(panels):
@@ -802,18 +806,13 @@ def plot_side_by_side(
                     e = edges[0]
                     color = "0.5" if j == 0 else COLORS[(j - 1) % len(COLORS)]
                     ax.stairs(cells_q / np.diff(e), e, fill=True, color=color)
+                elif j == 0:
+                    _density_panel(ax, *density)
                 else:
-                    area = np.outer(np.diff(edges[0]), np.diff(edges[1]))
-                    ax.pcolormesh(
-                        edges[0],
-                        edges[1],
-                        (cells_q / area).T,
-                        cmap="viridis",
-                        vmin=0,
-                        vmax=(p / area).max(),
-                    )
+                    scatter_panel(ax, target, cells_q, density)
                 ax.tick_params(labelsize=7)
-        fig.suptitle(f"{section}: target | models (one seed each)", fontsize=10)
+        how = " (2D: samples over the target's density)" if target.dim == 2 else ""
+        fig.suptitle(f"{section}: target | models (one seed each){how}", fontsize=10)
         target_name, bins, _ = next(
             p.section_key for p in places.values() if p.section == section
         )

@@ -88,6 +88,16 @@ def gumbel(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Arr
     return -jnp.log(-jnp.log(_open_uniform(key, shape)))
 
 
+def logistic(key: PRNGKeyArray, shape: tuple[int, ...], impl: str = "hash") -> Array:
+    """Standard logistic floats, log(u) - log(1 - u): `logit + logistic > 0` is a
+    Bernoulli draw with P(1) = sigmoid(logit)."""
+    _check(impl)
+    if impl == "threefry":
+        return jr.logistic(key, shape)
+    u = _open_uniform(key, shape)
+    return jnp.log(u) - jnp.log1p(-u)
+
+
 def bernoulli(key: PRNGKeyArray, p: Float[Array, "..."], impl: str = "hash") -> Array:
     """0/1 floats with P(1) = p, elementwise."""
     return (uniform(key, p.shape, impl) < p).astype(p.dtype)

@@ -192,7 +192,7 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     from . import artifacts
     from .identity import identity_hash
     from .metrics import METRIC_RANGES
-    from .train import Evaluator, train
+    from .train import train
 
     t0 = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -262,8 +262,25 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
 
     from . import plots
 
-    ev = Evaluator(spec.target, spec.encoding, s.hist_bins)
-    if result.snapshot_steps:
+    ev = spec.target.evaluator(spec.encoding, s.hist_bins)
+    binary = spec.encoding.mode == "binary"
+    if binary:  # bit vectors: the most frequent patterns and the curves
+        if result.samples is not None:
+            plots.plot_patterns(
+                out / "plots" / "patterns.png",
+                spec.target,
+                result.samples,
+                result.final,
+                meta,
+            )
+        plots.plot_curves(
+            out / "plots" / "curves.png",
+            result.history,
+            result.log_keys,
+            meta,
+            ("kl", "precision", "coverage"),
+        )
+    elif result.snapshot_steps:
         plots.plot_target_vs_model(
             out / "plots" / "target_vs_model.png",
             spec.target,
@@ -283,6 +300,15 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
             result.snapshot_hists,
             meta,
         )
+        if spec.target.dim == 2 and result.samples is not None:
+            plots.plot_scatter(
+                out / "plots" / "scatter.png",
+                spec.target,
+                result.samples,
+                result.final,
+                meta,
+                binned=spec.encoding.mode == "binned",
+            )
         _plot_manifold(spec, result, out / "plots" / "latent_manifold.png", meta)
         plots.plot_curves(
             out / "plots" / "curves.png", result.history, result.log_keys, meta
@@ -315,7 +341,10 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         # every row of history.csv is scored on this many (its eval_samples)
         "snapshot_eval_samples": s.snapshot_eval_samples,
         "modes_total": modes_total,
-        "hist_bins": [len(e) - 1 for e in ev.edges],
+        "hist_bins": None if binary else [len(e) - 1 for e in ev.edges],
+        # bit-vector targets: valid patterns, and the samples coverage counts in
+        "patterns_total": spec.target.n_patterns if binary else None,
+        "coverage_samples": spec.target.coverage_samples if binary else None,
         "metrics": metrics,
         "timing": {**result.timings, "wall_seconds": wall},
         "identity": identity_hash(config),
@@ -465,7 +494,25 @@ def _others(m: dict, total: int | None = None) -> str:
     return "  ".join(parts)
 
 
+def _patterns(m: dict, p: dict) -> str | None:
+    """Bit-vector targets: precision and coverage, with their floors."""
+    if m.get("precision", {}).get("mean") is None:
+        return None
+    prec, cov = m["precision"], m["coverage"]
+
+    def floor(stat):
+        return "" if stat.get("floor") is None else f" (floor {stat['floor']:.4f})"
+
+    return (
+        f"  patterns precision {prec['mean']:.4f}{floor(prec)}  coverage "
+        f"{cov['mean']:.4f} of {p['patterns_total']} in the first "
+        f"{p['coverage_samples']} samples{floor(cov)}"
+    )
+
+
 def _mode(p: dict) -> str:
+    if p["encoding"] == "binary":
+        return "bit vectors, Bernoulli units"
     if p["encoding"] != "binned":
         return "continuous"
     return f"binned: {p['bins']} bins per axis, decode={p['decode']}"
@@ -491,6 +538,7 @@ def _summary(p: dict, out: Path) -> str:
         + ")",
         f"  W1       {_fmt(m['w1'])}",
         f"  others   {_others(m, p.get('modes_total'))}",
+        *filter(None, [_patterns(m, p)]),
         f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
         f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
     ]

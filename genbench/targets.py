@@ -35,6 +35,9 @@ __all__ = [
     "TwoMoons2D",
     "TwoSpirals2D",
     "Empirical",
+    "AbstractBinaryTarget",
+    "BarsAndStripes",
+    "Cardinality",
     "TargetError",
 ]
 
@@ -150,6 +153,18 @@ class AbstractTarget(abc.ABC):
     @property
     def is_discrete(self) -> bool:
         return False
+
+    def evaluator(self, encoding=None, hist_bins: int | None = None):
+        """The object that scores samples of this target: `train.Evaluator`, the
+        cells of a histogram grid (bit-vector targets score patterns instead)."""
+        from .train import Evaluator
+
+        return Evaluator(self, encoding, hist_bins)
+
+    def data_encoding(self, n_bins: int, decode: str):
+        """An encoding of this target's own (`encoding.make_encoding` asks first);
+        None: standardisation or one-hot bins, as `bins.n` says."""
+        return None
 
     @property
     def modes(self) -> np.ndarray | None:
@@ -1027,3 +1042,195 @@ class Empirical(AbstractTarget):
         idx = np.searchsorted(e, grid, side="right") - 1
         inside = (grid >= e[0]) & (grid <= e[-1])
         return np.where(inside, p[np.clip(idx, 0, len(p) - 1)], 0.0)
+
+
+MAX_BITS = 20  # more bits: too many states (2^bits) for an exact KL
+EXACT_BITS = 16  # up to here the tests check the metrics by enumerating all states
+
+
+class AbstractBinaryTarget(AbstractTarget):
+    """Bit vectors of `dim` bits, uniform over a set of valid patterns.
+
+    A concrete target's `__init__` builds its patterns, `(k, dim)` of 0/1, and
+    hands them to `_set_patterns`, with the shape `(rows, cols)` they are drawn
+    in. Data are the bits themselves (`encoding.Bits`, no binning), and samples
+    are scored over all `2^dim` states (`patterns.PatternEvaluator`): KL and the
+    other divergences, `precision` (the share of samples that are valid
+    patterns) and `coverage` (the share of valid patterns among the first
+    `coverage_samples` samples), as the Born-machine literature reports them.
+
+    Raises TargetError for more than `MAX_BITS` bits; logs what is done between
+    `EXACT_BITS` and `MAX_BITS`.
+    """
+
+    default_hist_bins = 2
+    patterns_: np.ndarray
+    pattern_shape: tuple[int, int]
+    coverage_samples: int
+
+    def _set_patterns(
+        self, name: str, patterns: np.ndarray, shape, coverage_samples: int
+    ) -> None:
+        import logging
+
+        self.name = name
+        self.patterns_ = np.asarray(patterns, dtype=np.uint8)
+        k, dim = self.patterns_.shape
+        self.dim = dim
+        self.pattern_shape = (int(shape[0]), int(shape[1]))
+        self.coverage_samples = _check_count(
+            name, "coverage_samples", coverage_samples, 1
+        )
+        self.bounds = ((-0.5, 1.5),) * dim  # one cell per bit value
+        order = np.argsort(self.pattern_index())
+        self.patterns_ = self.patterns_[order]  # sorted by state index
+        if dim > EXACT_BITS:
+            logging.getLogger("genbench").warning(
+                f"target {name!r} has {dim} bits, 2^{dim} = {2**dim} states: "
+                f"every metric is still an exact sum over all of them, computed "
+                f"from P's {k} patterns and the states the samples hit (no table "
+                f"of all states); the tests check that against a full "
+                f"enumeration only up to {EXACT_BITS} bits"
+            )
+
+    @property
+    def n_patterns(self) -> int:
+        return self.patterns_.shape[0]
+
+    def pattern_index(self) -> np.ndarray:
+        """State index of every valid pattern (bit j worth 2^(dim-1-j)), `(k,)`,
+        ascending."""
+        weights = 2 ** np.arange(self.dim - 1, -1, -1, dtype=np.int64)
+        return self.patterns_.astype(np.int64) @ weights
+
+    def pattern_probs(self) -> np.ndarray:
+        """P of every valid pattern, `(k,)`, in the order of `pattern_index`."""
+        return np.full(self.n_patterns, 1.0 / self.n_patterns)
+
+    @property
+    def is_discrete(self) -> bool:
+        return True
+
+    def sample(self, key, n):
+        idx = jr.randint(key, (n,), 0, self.n_patterns)
+        return jnp.asarray(self.patterns_, jnp.float32)[idx]
+
+    def mean(self):
+        return self.pattern_probs() @ self.patterns_
+
+    def std(self):
+        m = self.mean()
+        return np.sqrt(m * (1 - m))  # Bernoulli marginals
+
+    def bin_probs(self, edges):
+        """P of the cells of a grid over the `dim` axes: each pattern's
+        probability in the cell holding it (the grid has prod(cells) entries:
+        small grids only; scoring uses `evaluator`, not a grid)."""
+        shape = tuple(len(e) - 1 for e in edges)
+        out = np.zeros(shape)
+        cell = [
+            np.clip(np.searchsorted(e, self.patterns_[:, a], "right") - 1, 0, c - 1)
+            for a, (e, c) in enumerate(zip(edges, shape, strict=True))
+        ]
+        inside = np.ones(self.n_patterns, bool)
+        for a, e in enumerate(edges):
+            inside &= (self.patterns_[:, a] >= e[0]) & (self.patterns_[:, a] <= e[-1])
+        np.add.at(out, tuple(c[inside] for c in cell), self.pattern_probs()[inside])
+        return out
+
+    def binning_note(self, n_bins):
+        return None
+
+    def evaluator(self, encoding=None, hist_bins=None):
+        from .patterns import PatternEvaluator
+
+        return PatternEvaluator(self, encoding)
+
+    def data_encoding(self, n_bins, decode):
+        from .encoding import Bits
+
+        if n_bins != 0:
+            raise TargetError(
+                f"bins.n={n_bins} is not allowed with target {self.name!r}: its "
+                "data are bit vectors, which are not binned; allowed: 0"
+            )
+        return Bits(self.dim)
+
+
+class BarsAndStripes(AbstractBinaryTarget):
+    """Bars and stripes: `n x n` binary images whose rows are all constant
+    (stripes) or whose columns are all constant (bars), uniform over the
+    `2^(n+1) - 2` distinct ones (all-0 and all-1 are both). Pixels row-major.
+
+    MacKay (2003), "Information Theory, Inference, and Learning Algorithms";
+    the standard benchmark of quantum circuit Born machines (Benedetti et al.
+    2019, npj Quantum Information 5:45; Liu and Wang 2018, Phys. Rev. A 98,
+    062324), usually 3 x 3 (14 patterns) or 4 x 4 (30).
+
+    Raises TargetError for `n` < 2 or `n * n` > 20 bits.
+    """
+
+    def __init__(self, name: str, n: int = 3, coverage_samples: int = 1000):
+        most = int(np.floor(np.sqrt(MAX_BITS)))
+        if int(n) != n or not 2 <= n <= most:
+            raise TargetError(
+                f"target.n={n} for target {name!r}: must be an integer in [2, "
+                f"{most}] (n x n bits, at most {MAX_BITS} for an exact KL over "
+                "the 2^(n*n) states)"
+            )
+        n = int(n)
+        self.n = n
+        rows = (np.arange(2**n)[:, None] >> np.arange(n - 1, -1, -1)) & 1  # (2^n, n)
+        stripes = np.repeat(rows[:, :, None], n, axis=2)  # row i constant rows[i]
+        bars = np.repeat(rows[:, None, :], n, axis=1)  # column j constant
+        images = np.concatenate([stripes, bars]).reshape(-1, n * n)
+        patterns = np.unique(images, axis=0)
+        assert len(patterns) == 2 ** (n + 1) - 2
+        self._set_patterns(name, patterns, (n, n), coverage_samples)
+
+
+class Cardinality(AbstractBinaryTarget):
+    """Cardinality-constrained bit strings: the `n_bits`-bit strings with
+    exactly `k` ones, uniform over the C(n_bits, k) of them.
+
+    The benchmark of Gili et al., "Do quantum circuit Born machines
+    generalize?" (arXiv:2207.13645, 2022): 12 bits,
+    k = 6 (924 patterns), scored by validity (precision here) and coverage.
+    Drawn as a `rows x (n_bits / rows)` grid when `rows` divides `n_bits`.
+
+    Raises TargetError for `n_bits` outside [2, 20] or `k` outside
+    [1, n_bits - 1].
+    """
+
+    def __init__(
+        self,
+        name: str,
+        n_bits: int = 12,
+        k: int = 6,
+        rows: int = 1,
+        coverage_samples: int = 1000,
+    ):
+        if int(n_bits) != n_bits or not 2 <= n_bits <= MAX_BITS:
+            raise TargetError(
+                f"target.n_bits={n_bits} for target {name!r}: must be an integer in "
+                f"[2, {MAX_BITS}] (at most {MAX_BITS} bits for an exact KL over the "
+                "2^n_bits states)"
+            )
+        n_bits = int(n_bits)
+        if int(k) != k or not 1 <= k <= n_bits - 1:
+            raise TargetError(
+                f"target.k={k} for target {name!r}: must be an integer in [1, "
+                f"{n_bits - 1}] (ones per string of target.n_bits={n_bits})"
+            )
+        if int(rows) != rows or rows < 1 or n_bits % rows:
+            raise TargetError(
+                f"target.rows={rows} for target {name!r}: must divide "
+                f"target.n_bits={n_bits} (the rows the strings are drawn in)"
+            )
+        self.n_bits, self.k = n_bits, int(k)
+        states = np.arange(2**n_bits)
+        bits = (states[:, None] >> np.arange(n_bits - 1, -1, -1)) & 1
+        patterns = bits[bits.sum(1) == self.k]
+        self._set_patterns(
+            name, patterns, (int(rows), n_bits // int(rows)), coverage_samples
+        )

@@ -246,6 +246,8 @@ class Evaluator:
             "far": nan,
             "lost": 1.0 - jnp.sum(inside),
             "invalid": q[-1],
+            "precision": nan,  # bit-vector targets only (patterns.PatternEvaluator)
+            "coverage": nan,
             "hist": inside,
         }
         t = self.target
@@ -338,7 +340,7 @@ class Programs:
         self.family, self.target, self.encoding = family, target, encoding
         self.settings, self.hidden = settings, hidden
         self.n_dev, self.n_pad = seed_layout(settings.seeds, settings.devices)
-        self.evaluator = Evaluator(target, encoding, settings.hist_bins)
+        self.evaluator = target.evaluator(encoding, settings.hist_bins)
         n_blocks, block_len = settings.block_layout
         # Steps past a chunk's end or past `steps` exist only when blocks overrun.
         self.may_pad = settings.n_chunks * n_blocks * block_len > settings.steps

@@ -31,6 +31,22 @@ MODEL_VARIANTS = [m for m in ALL_MODELS if "_" in m]  # e.g. gan_original
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
 
+
+def _is_binary(name: str) -> bool:
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from genbench.targets import AbstractBinaryTarget
+
+    path = OmegaConf.load(CONF / "target" / f"{name}.yaml")["_target_"]
+    return issubclass(get_class(path), AbstractBinaryTarget)
+
+
+# Bit-vector targets (scored over all states, never binned) and the others
+# (scored on the cells of a histogram grid, continuous or binned).
+BINARY_TARGETS = [t for t in TARGETS if _is_binary(t)]
+GRID_TARGETS = [t for t in TARGETS if t not in BINARY_TARGETS]
+
 register_configs()
 
 # One persistent compilation cache for the whole session: many tests compile the

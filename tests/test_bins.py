@@ -19,7 +19,15 @@ from genbench.models.rbm import CategoricalRBM
 from genbench.models.vae import vae_loss
 from genbench.train import train
 
-from .conftest import CONF, FAST, MODELS, TARGETS, compose_cfg, target_args
+from .conftest import (
+    BINARY_TARGETS,
+    CONF,
+    FAST,
+    GRID_TARGETS,
+    MODELS,
+    compose_cfg,
+    target_args,
+)
 
 
 def make_target(name):
@@ -111,7 +119,7 @@ def _every_target_binned():
     """Every target x family; by default only the first target of each class,
     with one family in turn (the others run with `-m slow`)."""
     seen = set()
-    for i, target in enumerate(TARGETS):
+    for i, target in enumerate(GRID_TARGETS):  # bit vectors are never binned
         cls = OmegaConf.load(CONF / "target" / f"{target}.yaml")["_target_"]
         first = cls not in seen
         seen.add(cls)
@@ -133,6 +141,17 @@ def test_every_target_trains_binned_to_finite_metrics(target, model):
     assert result.snapshot_hists.shape[2:] == (16,) * spec.target.dim
     # the encoding's exact cells (tails in the edge cells) sum to 1
     assert abs(np.sum(spec.encoding.bin_probs(spec.target)) - 1) < 1e-6
+
+
+@pytest.mark.parametrize("target", BINARY_TARGETS)
+def test_bit_vector_targets_refuse_bins_in_one_line(target):
+    cfg = compose_cfg(*target_args(target), "bins.n=16", *FAST)
+    with pytest.raises(ValueError) as err:
+        build_run(cfg)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"bins.n=16 is not allowed with target '{target}'")
+    assert "allowed: 0" in message
 
 
 def test_budget_counts_the_one_hot_sizes():

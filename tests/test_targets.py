@@ -22,14 +22,14 @@ from genbench.targets import (
     TwoSpirals2D,
 )
 
-from .conftest import TARGETS, compose_cfg, target_args
+from .conftest import GRID_TARGETS, compose_cfg, target_args
 
 
 def make(name):
     return instantiate(compose_cfg(*target_args(name)).target, _convert_="all")
 
 
-@pytest.mark.parametrize("name", TARGETS)
+@pytest.mark.parametrize("name", GRID_TARGETS)  # bit vectors: tests/test_binary.py
 def test_samples_match_moments_and_exact_cells(name):
     """`sample` has the target's mean and std; samples of P (`reference_sample`:
     `sample`'s, but the held-out part of an empirical target) fall in the cells

@@ -112,12 +112,16 @@ class AbstractFamily(abc.ABC):
     n_steps: int = 1  # total training steps, for learning-rate schedules
     # Binned mode: (number of one-hot blocks, units per block); None: continuous.
     blocks: tuple[int, int] | None = None
+    # Bit-vector data (`encoding.Bits`): Bernoulli units, samples are 0/1 states.
+    bernoulli: bool = False
     # Random numbers of steps and samplers: "hash" (genbench/rng.py) or "threefry".
     rng: str = "hash"
 
     @property
     def output_kind(self) -> str:
         """What `sample` returns in model space: values, per-block logits, or states."""
+        if self.bernoulli:
+            return "states"
         return "values" if self.blocks is None else "logits"
 
     @abc.abstractmethod

@@ -101,9 +101,20 @@ class GAN(AbstractFamily):
 
         Continuous: the output itself. Binned: a straight-through Gumbel-softmax
         sample per block: exactly one-hot in the forward pass (as real data), with
-        the gradient of the tempered softmax in the backward pass.
+        the gradient of the tempered softmax in the backward pass. Bits
+        (`bernoulli`): a straight-through Bernoulli draw per output, the binary
+        case of the same (logistic noise, `logit + noise > 0`, the gradient of
+        `sigmoid((logit + noise) / gumbel_tau)`; Maddison et al. 2017, Jang et
+        al. 2017).
         """
         out = gen(z)
+        if self.bernoulli:
+            noisy = out + rng.logistic(key, out.shape, self.rng)
+            hard = (noisy > 0).astype(out.dtype)
+            if not straight_through:
+                return hard
+            soft = jax.nn.sigmoid(noisy / self.gumbel_tau)
+            return hard + soft - jax.lax.stop_gradient(soft)
         if self.blocks is None:
             return out
         n_blocks, units = self.blocks
@@ -187,7 +198,7 @@ class GAN(AbstractFamily):
 
     @property
     def output_kind(self) -> str:
-        return "values" if self.blocks is None else "states"
+        return "values" if self.blocks is None and not self.bernoulli else "states"
 
     @property
     def compiler_options(self) -> dict[str, str]:
@@ -200,7 +211,8 @@ class GAN(AbstractFamily):
 
     def sample(self, state, key, n):
         """Continuous: standardised values. Binned: the one-hot Gumbel-max draws
-        the discriminator judges in training (the generator's actual samples)."""
+        the discriminator judges in training (the generator's actual samples).
+        Bits: the Bernoulli draws, likewise."""
         kz, kg = jr.split(key)
         z = rng.normal(kz, (n, self.latent_dim), self.rng)
         nets = state.nets

@@ -19,6 +19,10 @@ In binned mode the visible layer is one block of units per data axis
 one unit on per block; `p(v_block | h) = softmax(b + W h)_block`, the default) or
 independent Bernoulli visibles (`visible="bernoulli"`); F(v) = -b.v - sum_j
 softplus(c_j + (v W)_j) either way.
+
+Bit-vector data (`bernoulli`): the same energy with one Bernoulli visible unit
+per bit, the Bernoulli-Bernoulli RBM (Hinton 2002), trained and sampled as the
+binned RBM with `visible="bernoulli"`.
 """
 
 from __future__ import annotations
@@ -295,9 +299,31 @@ class RBM(AbstractFamily):
     eval_thin: int = 2
     visible: str = "softmax"  # binned mode: softmax (categorical) or bernoulli units
 
+    def __post_init__(self):
+        if self.bernoulli and self.init_scheme != "normal":
+            raise ValueError(
+                f"model.init_scheme={self.init_scheme!r} is not allowed with bit "
+                "vectors: spread places switching points in continuous data; use normal"
+            )
+        if self.bernoulli and self.sampler != "gibbs":
+            raise ValueError(
+                f"model.sampler={self.sampler!r} is not allowed with bit vectors: "
+                "Langevin moves need continuous visibles; use gibbs"
+            )
+
     @property
     def output_kind(self) -> str:
-        return "values" if self.blocks is None else "states"
+        return "values" if not self._discrete else "states"
+
+    @property
+    def _discrete(self) -> bool:
+        """Visible units are states (one-hot blocks or bits), not Gaussian."""
+        return self.blocks is not None or self.bernoulli
+
+    @property
+    def _visible(self) -> str:
+        """The visible units of the discrete RBM: bits are always Bernoulli."""
+        return "bernoulli" if self.bernoulli else self.visible
 
     @property
     def compiler_options(self) -> dict[str, str]:
@@ -318,12 +344,12 @@ class RBM(AbstractFamily):
 
     def _gibbs(self, rbm, v, sigma, key, n_steps: int):
         """`n_steps` sweeps of the chain of this mode (continuous or binned)."""
-        if self.blocks is None:
+        if not self._discrete:
             return _chain(rbm, v, sigma, key, n_steps, self.rng, self._move)
 
         def body(v, k):
             step = categorical_gibbs_step(
-                rbm, v, k, self.blocks, self.visible, self.rng
+                rbm, v, k, self.blocks, self._visible, self.rng
             )
             return step, None
 
@@ -331,6 +357,8 @@ class RBM(AbstractFamily):
         return v
 
     def _random_visible(self, key, n, data_dim):
+        if self.bernoulli:  # uniformly random bits
+            return jr.bernoulli(key, 0.5, (n, data_dim)).astype(jnp.float32)
         if self.blocks is None:
             return jr.normal(key, (n, data_dim))
         n_blocks, units = self.blocks
@@ -349,7 +377,7 @@ class RBM(AbstractFamily):
         )
 
     def build(self, key, data_dim, hidden):
-        if self.blocks is not None:
+        if self._discrete:
             return CategoricalRBM(
                 w=self.init_std * jr.normal(key, (data_dim, hidden)),
                 b=jnp.zeros((data_dim,)),
@@ -379,7 +407,7 @@ class RBM(AbstractFamily):
         return RBMState(nets, self._opt().init(nets), chains)
 
     def step(self, state, batch, key):
-        if self.blocks is not None:
+        if self._discrete:
             return self._binned_step(state, batch, key)
         rbm = state.nets
         sigma = visible_sigma(rbm, self.sigma)
@@ -424,7 +452,7 @@ class RBM(AbstractFamily):
             neg = self._gibbs(rbm, state.chains, None, k1, self.cd_k)
         else:  # the first sweep starts from the data: reuse its hidden probabilities
             h = rng.bernoulli(k0, p_data, self.rng)
-            neg = _visible_states(rbm, h, k0, self.blocks, self.visible, self.rng)
+            neg = _visible_states(rbm, h, k0, self.blocks, self._visible, self.rng)
             neg = self._gibbs(rbm, neg, None, k1, self.cd_k - 1)
         grads = categorical_cd_gradient(rbm, batch, p_data, neg)
         updates, opt = self._opt().update(grads, state.opt, rbm)
@@ -437,13 +465,14 @@ class RBM(AbstractFamily):
         """`n` samples from ceil(n / eval_per_chain) chains started from noise.
 
         Noise: N(0, 1) in continuous mode, uniformly random one-hot blocks in binned
-        mode (where the samples are visible states, decoded by the encoding).
+        mode and random bits for bit vectors (there the samples are visible
+        states, decoded by the encoding).
 
         Each chain runs `eval_burn_in` sweeps, then keeps one state every
         `eval_thin` sweeps, `eval_per_chain` times.
         """
         rbm = state.nets
-        sigma = None if self.blocks is not None else visible_sigma(rbm, self.sigma)
+        sigma = None if self._discrete else visible_sigma(rbm, self.sigma)
         n_chains = -(-n // self.eval_per_chain)
         per_chain = -(-n // n_chains)
         k0, k1, k2 = jr.split(key, 3)
