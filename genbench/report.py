@@ -697,7 +697,7 @@ def _grid_of(job: Path):
     from hydra.utils import instantiate
 
     from .encoding import make_encoding
-    from .train import Evaluator
+    from .metrics import Evaluator
 
     record = read_record(job) or {}
     if isinstance(record.get("config"), dict):

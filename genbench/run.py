@@ -191,8 +191,8 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     """Train, write every artifact under `out`, print the summary; returns mean KL."""
     from . import artifacts
     from .identity import identity_hash
-    from .metrics import METRIC_RANGES
-    from .train import Evaluator, train
+    from .metrics import METRIC_RANGES, Evaluator
+    from .train import train
 
     t0 = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
