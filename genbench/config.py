@@ -429,6 +429,15 @@ def _build(cls: type, key: str, kw: dict[str, Any], **fixed: Any) -> Any:
         ) from err
 
 
+def resolved(cfg: DictConfig) -> dict:
+    """The resolved config as plain data; ConfigError if an interpolation fails."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"the config cannot be resolved: {first}") from err
+
+
 def build_run(cfg: DictConfig) -> RunSpec:
     """Validate `cfg` and turn it into a RunSpec.
 

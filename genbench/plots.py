@@ -15,6 +15,7 @@ __all__ = [
     "plot_curves",
     "plot_timeline",
     "plot_latent_manifold",
+    "plot_run",
 ]
 
 
@@ -271,3 +272,63 @@ def plot_latent_manifold(
         fontsize=9,
     )
     _save(fig, path)
+
+
+def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
+    """Every figure of a run into `folder` (`plots/`): target vs model, the
+    timeline, the curves and, for a VAE with a 2D latent, its latent manifold.
+    Returns the in-range cell edges per axis the run is scored on."""
+    from .metrics import Evaluator
+
+    s = spec.settings
+    meta = {
+        "model": spec.family.name,
+        "target": spec.target.name,
+        "budget": budget,
+        "hidden": spec.hidden,
+        "n_params": spec.n_params,
+        "seeds": list(range(s.seed, s.seed + s.seeds)),
+    }
+    ev = Evaluator(spec.target, spec.encoding, s.hist_bins)
+    plot_target_vs_model(
+        folder / "target_vs_model.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.final_hists,
+        result.final["kl"],
+        meta,
+        binned=spec.encoding.mode == "binned",
+    )
+    plot_timeline(
+        folder / "timeline.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.snapshot_steps,
+        result.snapshot_hists,
+        meta,
+    )
+    _plot_manifold(spec, result, folder / "latent_manifold.png", meta)
+    plot_curves(folder / "curves.png", result.history, result.log_keys, meta)
+    return ev.edges
+
+
+def _plot_manifold(spec, result, path: Path, meta: dict) -> None:
+    """The VAE's decoder over a grid of its 2D latent (other models: nothing)."""
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from .models import VAE
+
+    if not isinstance(spec.family, VAE) or spec.family.latent_dim != 2:
+        return
+    extent, g = 3.0, 41
+    axis = np.linspace(-extent, extent, g)
+    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1)
+    nets = jax.tree_util.tree_map(lambda x: x[0], result.states).nets
+    y = nets.decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
+    kind = "values" if spec.encoding.mode != "binned" else "logits"
+    x = np.asarray(spec.encoding.decode(y, jr.key(0), kind))
+    plot_latent_manifold(path, z, x.reshape(g, g, -1), meta, extent)

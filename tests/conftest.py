@@ -20,7 +20,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from genbench.config import register_configs
-from genbench.run import compilation_cache
+from genbench.session import compilation_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

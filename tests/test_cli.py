@@ -173,21 +173,21 @@ def test_ctrl_c_in_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
     assert "| 1600 | — | — |" in summary  # budget, vae, floor: no value
 
 
-def test_second_signal_stops_at_once_first_only_asks(monkeypatch, capfd):
+def test_second_signal_stops_at_once_first_only_asks(capfd):
     import os
 
-    from genbench import run
+    from genbench.session import Session, stop_on_signal
 
-    monkeypatch.setattr(run, "_STOP", [])
+    session = Session()
     # as started from a terminal (this suite may run with SIGINT ignored)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with run._stop_on_signal():
+        with stop_on_signal(session):
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):  # the handler runs between bytecodes, soon after
-                if run._STOP:
+                if session.stop:
                     break
-            assert run._STOP == [True]
+            assert session.stop is True
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)
                 for _ in range(1000):
@@ -199,11 +199,11 @@ def test_second_signal_stops_at_once_first_only_asks(monkeypatch, capfd):
 
 
 def test_a_signal_ignored_on_entry_stays_ignored():
-    from genbench import run
+    from genbench.session import stop_on_signal
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with run._stop_on_signal():
+        with stop_on_signal():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
             assert callable(signal.getsignal(signal.SIGTERM))
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
