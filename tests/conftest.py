@@ -78,6 +78,23 @@ def target_args(name: str) -> list[str]:
     return [f"target={name}", *TARGET_ARGS.get(name, [])]
 
 
+def rotation(*axes: list[str]):
+    """Every combination of `axes` as pytest params. The default suite runs those
+    whose indices sum to a multiple of the last axis's length: each combination
+    of the other axes with one value of the last, in rotation, so every value of
+    every axis runs. The others are marked `slow` (`pytest -m slow` runs them):
+    each combination costs a compilation."""
+    import itertools
+
+    out = []
+    for idx in itertools.product(*(range(len(a)) for a in axes)):
+        values = [a[i] for a, i in zip(axes, idx, strict=True)]
+        slow = sum(idx) % len(axes[-1]) != 0
+        marks = [pytest.mark.slow] if slow else []
+        out.append(pytest.param(*values, marks=marks, id="-".join(map(str, values))))
+    return out
+
+
 def compose_cfg(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))

@@ -35,12 +35,12 @@ from .conftest import (
     MODELS,
     TARGETS,
     compose_cfg,
+    rotation,
     target_args,
 )
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("target, model", rotation(TARGETS, MODELS))
 def test_every_target_and_model_trains_to_finite_metrics(model, target):
     cfg = compose_cfg(f"model={model}", *target_args(target), *FAST)
     spec = build_run(cfg)
