@@ -247,14 +247,13 @@ def run_record(
     statistics (`seed_stats`), timings, identity and the resolved config.
     `edges` are the in-range cell edges per axis it was scored on; `flops` is
     the future of `family.step_flops`."""
-    from omegaconf import OmegaConf
-
+    from .config import resolved
     from .identity import identity_hash
     from .metrics import METRIC_RANGES
 
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = resolved(cfg)
     # the modes of a mixture: its components of positive weight
     modes_total = None if spec.target.modes is None else len(spec.target.modes)
     ranges = {**METRIC_RANGES, "modes": (0.0, modes_total or 0.0)}
