@@ -299,7 +299,7 @@ class Programs:
             )
             # Failure is settled once per block, not per step (a per-step
             # select over every parameter and optimiser array, whose finiteness
-            # test XLA recomputes for each element, cost 1-3 % of a step): a
+            # test XLA recomputes for each element, costs a share of each step): a
             # seed that failed in the block is marked at its first failing step
             # and kept at its state from the block's start, the last one checked.
             failed = ~(finite & bounded)  # (steps, seeds)
