@@ -26,8 +26,22 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TARGETS = sorted(p.stem for p in (CONF / "target").glob("*.yaml"))
 ALL_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-MODELS = [m for m in ALL_MODELS if "_" not in m]  # the families (gan, rbm, vae)
-MODEL_VARIANTS = [m for m in ALL_MODELS if "_" in m]  # e.g. gan_original
+
+
+def variant_of(name: str, folder: Path = CONF / "model") -> str | None:
+    """The model file a variant (a preset of a family) builds on: a variant's
+    `defaults` name another file of its folder (`gan_original`: `- gan`); a
+    family's do not. Names play no part (a family may be `real_nvp`)."""
+    import yaml
+
+    text = yaml.safe_load((folder / f"{name}.yaml").read_text()) or {}
+    files = {p.stem for p in folder.glob("*.yaml")}
+    bases = [d for d in text.get("defaults", []) if d in files]
+    return bases[0] if bases else None
+
+
+MODELS = [m for m in ALL_MODELS if variant_of(m) is None]  # the families
+MODEL_VARIANTS = [m for m in ALL_MODELS if variant_of(m) is not None]  # presets
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
 

@@ -37,6 +37,7 @@ from .conftest import (
     compose_cfg,
     rotation,
     target_args,
+    variant_of,
 )
 
 
@@ -418,6 +419,15 @@ def test_a_run_that_cannot_fit_is_refused_naming_the_largest_budget(monkeypatch)
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate(compose_cfg(override))
+
+
+def test_families_and_variants_are_told_apart_by_defaults_not_names(tmp_path):
+    (tmp_path / "real_nvp.yaml").write_text("_target_: x.RealNVP\nname: real_nvp\n")
+    (tmp_path / "small.yaml").write_text("defaults:\n  - real_nvp\n  - _self_\n")
+    assert variant_of("real_nvp", tmp_path) is None  # a family, "_" or not
+    assert variant_of("small", tmp_path) == "real_nvp"
+    assert {"gan", "rbm", "vae"} <= set(MODELS)
+    assert all(variant_of(v) in MODELS for v in MODEL_VARIANTS)
 
 
 @pytest.mark.parametrize("variant", MODEL_VARIANTS)
