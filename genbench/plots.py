@@ -243,13 +243,19 @@ def plot_timeline(
 
 
 def plot_latent_manifold(
-    path: Path, z_grid: np.ndarray, x: np.ndarray, meta: dict, extent: float
+    path: Path, meta: dict, decoder, encoding, extent: float = 3.0, grid: int = 41
 ) -> None:
-    """The VAE decoder's output over a grid of its 2D latent (first seed).
+    """A decoder's output over a `grid x grid` grid of its 2D latent z in
+    [-extent, extent]^2 (first seed), decoded to data space by `encoding`; one
+    heat map per data axis."""
+    import jax.numpy as jnp
+    import jax.random as jr
 
-    `x` is `(g, g, dim)` decoded data-space values at `z_grid` `(g, g, 2)`; one
-    heat map per data axis.
-    """
+    ticks = np.linspace(-extent, extent, grid)
+    z = np.stack(np.meshgrid(ticks, ticks, indexing="ij"), axis=-1)
+    y = decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
+    kind = "values" if encoding.mode != "binned" else "logits"
+    x = np.asarray(encoding.decode(y, jr.key(0), kind)).reshape(grid, grid, -1)
     dim = x.shape[-1]
     fig, axes = plt.subplots(
         1, dim, squeeze=False, figsize=(max(6.5, 4.2 * dim), 4.2), layout="constrained"
@@ -276,8 +282,10 @@ def plot_latent_manifold(
 
 def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
     """Every figure of a run into `folder` (`plots/`): target vs model, the
-    timeline, the curves and, for a VAE with a 2D latent, its latent manifold.
+    timeline, the curves and the family's own (`AbstractFamily.figures`).
     Returns the in-range cell edges per axis the run is scored on."""
+    import jax
+
     from .metrics import Evaluator
 
     s = spec.settings
@@ -309,26 +317,8 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
         result.snapshot_hists,
         meta,
     )
-    _plot_manifold(spec, result, folder / "latent_manifold.png", meta)
+    nets = jax.tree_util.tree_map(lambda x: x[0], spec.family.params(result.states))
+    for name, draw in spec.family.figures(nets, spec.encoding).items():
+        draw(folder / name, meta)
     plot_curves(folder / "curves.png", result.history, result.log_keys, meta)
     return ev.edges
-
-
-def _plot_manifold(spec, result, path: Path, meta: dict) -> None:
-    """The VAE's decoder over a grid of its 2D latent (other models: nothing)."""
-    import jax
-    import jax.numpy as jnp
-    import jax.random as jr
-
-    from .models import VAE
-
-    if not isinstance(spec.family, VAE) or spec.family.latent_dim != 2:
-        return
-    extent, g = 3.0, 41
-    axis = np.linspace(-extent, extent, g)
-    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1)
-    nets = jax.tree_util.tree_map(lambda x: x[0], result.states).nets
-    y = nets.decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
-    kind = "values" if spec.encoding.mode != "binned" else "logits"
-    x = np.asarray(spec.encoding.decode(y, jr.key(0), kind))
-    plot_latent_manifold(path, z, x.reshape(g, g, -1), meta, extent)

@@ -15,6 +15,7 @@ are pure: state in, state out.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +149,12 @@ class AbstractFamily(abc.ABC):
         if isinstance(cost, list):  # older JAX: one dict per program
             cost = cost[0]
         return float((cost or {}).get("flops", float("nan")))
+
+    def figures(self, nets: eqx.Module, encoding: Any) -> dict[str, Callable]:
+        """The figures this family adds to a run's `plots/` folder, drawn from
+        one seed's networks `nets`: file name -> `draw(path, meta)`. None by
+        default; a family declares its own (the VAE its latent manifold)."""
+        return {}
 
     def params(self, state: Any) -> eqx.Module:
         """The networks inside a training state (what gets saved)."""

@@ -112,3 +112,15 @@ class VAE(AbstractFamily):
 
     def sample(self, state, key, n):
         return state.nets.decoder(rng.normal(key, (n, self.latent_dim), self.rng))
+
+    def figures(self, nets, encoding):
+        """With a 2D latent: the decoder's output over a grid of z
+        (`plots.plot_latent_manifold`)."""
+        if self.latent_dim != 2:
+            return {}
+        from functools import partial
+
+        from ..plots import plot_latent_manifold
+
+        draw = partial(plot_latent_manifold, decoder=nets.decoder, encoding=encoding)
+        return {"latent_manifold.png": draw}
