@@ -24,8 +24,12 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .budget import SCOPES
 from .encoding import DECODE_MODES
-from .models.base import ACTIVATIONS, AbstractFamily
+from .models.base import ACTIVATIONS, OPTIMIZERS, SCHEDULES, AbstractFamily
+from .models.rbm import CD_INITS, INIT_SCHEMES, SAMPLERS, VISIBLE
+from .models.vae import BINNED_LOSSES
+from .rng import IMPLS
 
 __all__ = [
     "Config",
@@ -185,9 +189,7 @@ def validate(cfg: DictConfig) -> None:
         "must be null (one per CPU core) or >= 1",
     )
     _require(b.params > 0, "budget.params", b.params, "must be > 0")
-    _require(
-        b.scope in ("total", "sampler"), "budget.scope", b.scope, "total or sampler"
-    )
+    _require(b.scope in SCOPES, "budget.scope", b.scope, " or ".join(SCOPES))
     _require(cfg.bins.n >= 0 and cfg.bins.n != 1, "bins.n", cfg.bins.n, "0 or >= 2")
     _require(
         cfg.bins.decode in DECODE_MODES,
@@ -196,12 +198,14 @@ def validate(cfg: DictConfig) -> None:
         str(DECODE_MODES),
     )
     for key, allowed in (
-        ("visible", ("softmax", "bernoulli")),
-        ("binned_loss", ("categorical", "mse")),
-        ("rng", ("hash", "threefry")),
-        ("init_scheme", ("normal", "spread")),
-        ("cd_init", ("data", "noise")),
-        ("sampler", ("gibbs", "gibbs_langevin")),
+        ("visible", VISIBLE),
+        ("binned_loss", BINNED_LOSSES),
+        ("rng", IMPLS),
+        ("init_scheme", INIT_SCHEMES),
+        ("cd_init", CD_INITS),
+        ("sampler", SAMPLERS),
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
     ):
         if key in m:
             _require(m[key] in allowed, f"model.{key}", m[key], str(allowed))
@@ -218,10 +222,6 @@ def validate(cfg: DictConfig) -> None:
             m.activation,
             str(ACTIVATIONS),
         )
-    for key in ("optimizer", "schedule"):
-        allowed = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine")}
-        if key in m:
-            _require(m[key] in allowed[key], f"model.{key}", m[key], str(allowed[key]))
     for key in ("latent_dim", "cd_k", "eval_per_chain", "eval_burn_in", "eval_thin"):
         if key in m:
             _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from typing import Any, NamedTuple
 
@@ -443,3 +444,27 @@ def test_experiments_compose(experiment):
     validate(cfg)
     if experiment == "original":
         assert cfg.train.steps == 100_000 and cfg.train.batch_size == 128
+
+
+@pytest.mark.parametrize(
+    "model, key, allowed",
+    [
+        ("gan", "optimizer", "genbench.models.base:OPTIMIZERS"),
+        ("gan", "schedule", "genbench.models.base:SCHEDULES"),
+        ("gan", "rng", "genbench.rng:IMPLS"),
+        ("vae", "binned_loss", "genbench.models.vae:BINNED_LOSSES"),
+        ("rbm", "visible", "genbench.models.rbm:VISIBLE"),
+        ("rbm", "init_scheme", "genbench.models.rbm:INIT_SCHEMES"),
+        ("rbm", "cd_init", "genbench.models.rbm:CD_INITS"),
+        ("rbm", "sampler", "genbench.models.rbm:SAMPLERS"),
+    ],
+)
+def test_each_allowed_values_list_is_the_one_next_to_its_code(model, key, allowed):
+    import importlib
+
+    module, name = allowed.split(":")
+    values = getattr(importlib.import_module(module), name)
+    for value in values:  # every listed value is accepted
+        build_run(compose_cfg(f"model={model}", f"model.{key}={value}", *FAST))
+    with pytest.raises(ConfigError, match=re.escape(f"{values}")):
+        build_run(compose_cfg(f"model={model}", f"model.{key}=nope", *FAST))

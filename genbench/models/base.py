@@ -37,6 +37,8 @@ def block_softmax(logits: Array, blocks: tuple[int, int]) -> Array:
 
 
 ACTIVATIONS = ("leaky_relu", "relu", "tanh", "elu", "silu")
+OPTIMIZERS = ("adam", "sgd")  # model.optimizer (make_optimizer)
+SCHEDULES = ("constant", "cosine")  # model.schedule (make_optimizer)
 
 
 def _activate(x: Array, name: str, slope: float) -> Array:
@@ -97,12 +99,13 @@ def make_optimizer(
     elif schedule == "cosine":
         rate = optax.cosine_decay_schedule(lr, decay_steps=max(1, n_steps))
     else:
-        raise ValueError(f"model.schedule={schedule!r}; allowed: constant, cosine")
+        allowed = ", ".join(SCHEDULES)
+        raise ValueError(f"model.schedule={schedule!r}; allowed: {allowed}")
     if name == "adam":
         return optax.adam(rate, b1=b1, b2=b2)
     if name == "sgd":
         return optax.sgd(rate, momentum=momentum or None)
-    raise ValueError(f"model.optimizer={name!r}; allowed: adam, sgd")
+    raise ValueError(f"model.optimizer={name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,12 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .. import rng
 from .base import AbstractFamily, make_optimizer
 
+# Allowed values of the RBM's string options (checked in config.validate).
+INIT_SCHEMES = ("normal", "spread")
+CD_INITS = ("data", "noise")
+SAMPLERS = ("gibbs", "gibbs_langevin")
+VISIBLE = ("softmax", "bernoulli")
+
 __all__ = [
     "RBM",
     "GaussianRBM",

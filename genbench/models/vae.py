@@ -17,6 +17,8 @@ from .base import AbstractFamily, OneHiddenMLP, make_optimizer
 
 __all__ = ["VAE", "VAENets", "VAEState", "gaussian_kl", "vae_loss"]
 
+BINNED_LOSSES = ("categorical", "mse")  # model.binned_loss (vae_loss)
+
 
 def gaussian_kl(mu: Float[Array, "n z"], logvar: Float[Array, "n z"]) -> Array:
     """KL(N(mu, exp(logvar)) || N(0, I)) per row, summed over latent dimensions."""
