@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
+# Fixed, not tests/conftest.py's FAST: the recorded numbers depend on them.
 TINY = [
     "train.steps=200",
     "train.seeds=2",

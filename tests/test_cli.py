@@ -305,6 +305,7 @@ def test_configuration_errors_through_the_cli(tmp_path):
     assert run_cli("--cfg", "job", "target=2d_gmm", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow  # two CLI runs; scripts/golden.py (slow) checks the same, exactly
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
     runs = []
     for name in ("a", "b"):
