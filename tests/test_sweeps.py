@@ -115,14 +115,14 @@ def _job(folder, *overrides, kl=(0.1, 0.2), status="ok", age=0, **extra):
     import os
 
     import numpy as np
-    from omegaconf import OmegaConf
 
+    from genbench.config import resolved
     from genbench.identity import identity_hash
 
     from .conftest import compose_cfg
 
     cfg = compose_cfg(*overrides)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = resolved(cfg)  # as run_record stores it (typed by the classes)
     t = cfg.train
     seeds = list(range(t.seed, t.seed + len(kl)))
     choices = dict(model="gan", target="1d_trimodal")
