@@ -210,3 +210,115 @@ def seed_stats(
         "n": int(ok.size),
         "floor": floor,
     }
+
+
+def save_training(out: Path, family, result, seeds: list[int]) -> None:
+    """`history.csv` and `params/` of a training result (states with a leading
+    seed axis), written before the final evaluation."""
+    if result.history:
+        write_csv(out / "history.csv", result.history)
+    nets = [family.params(_index(result.states, i)) for i in range(len(seeds))]
+    save_params(out / "params", nets, seeds)
+
+
+def _index(tree, i: int):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def job_record(status: str, error: str, config: dict | None, choices: dict) -> dict:
+    """metrics.json of a sweep job that did not run (`config_error`) or raised
+    (`error`): why, and what it was asked to compute."""
+    from .identity import identity_hash
+
+    return {
+        "status": status,
+        "error": error,
+        "identity": identity_hash(config) if config else None,
+        "choices": choices,
+        "config": config,
+    }
+
+
+def _decode_label(spec) -> str | None:
+    """How binned samples became positions: a decode mode, or the model's states."""
+    if spec.encoding.mode != "binned":
+        return None
+    if spec.family.output_kind == "states":
+        return "states (the model samples one-hot units)"
+    return spec.encoding.decode_mode
+
+
+def run_record(
+    spec, cfg, result, edges, flops, choices: dict, wall: float
+) -> dict[str, Any]:
+    """metrics.json of a run: its status, sizes, per-seed outcome, every metric's
+    statistics (`seed_stats`), timings, identity and the resolved config.
+    `edges` are the in-range cell edges per axis it was scored on (bit-vector
+    targets: None); `flops` is the future of `family.step_flops`."""
+    from .config import resolved
+    from .identity import identity_hash
+    from .metrics import METRIC_RANGES
+
+    s = spec.settings
+    seeds = list(range(s.seed, s.seed + s.seeds))
+    config = resolved(cfg)
+    binary = spec.encoding.mode == "binary"
+    # the modes of a mixture: its components of positive weight
+    modes_total = None if spec.target.modes is None else len(spec.target.modes)
+    ranges = {**METRIC_RANGES, "modes": (0.0, modes_total or 0.0)}
+    metrics = {
+        k: seed_stats(v, result.floor.get(k), ranges[k])
+        for k, v in result.final.items()
+    }
+    n_ok = int((result.diverged_step < 0).sum())
+    status = "ok" if n_ok == s.seeds else ("failed" if n_ok == 0 else "partial")
+    if result.interrupted:
+        status = "interrupted"
+    return {
+        "status": status,
+        "model": spec.family.name,
+        "target": spec.target.name,
+        "encoding": spec.encoding.mode,
+        "bins": cfg.bins.n,
+        "decode": _decode_label(spec),
+        "budget": {"params": cfg.budget.params, "scope": cfg.budget.scope},
+        "hidden": spec.hidden,
+        "n_params": spec.n_params,
+        "n_params_total": spec.n_params_total,
+        "n_params_sampler": spec.n_params_sampler,
+        "steps": s.steps,
+        "steps_done": result.steps_done,
+        "batch_size": s.batch_size,
+        "flops_per_step": _flops(flops),
+        "seeds": seeds,
+        "seed_status": [
+            {"seed": seed, **(failure or {"status": "ok"})}
+            for seed, failure in zip(seeds, result.failures, strict=True)
+        ],
+        # the final evaluation's sample count (a snapshot's if interrupted)
+        "eval_samples": result.eval_samples,
+        # every row of history.csv is scored on this many (its eval_samples)
+        "snapshot_eval_samples": s.snapshot_eval_samples,
+        "modes_total": modes_total,
+        "hist_bins": None if binary else [len(e) - 1 for e in edges],
+        # bit-vector targets: valid patterns, and the samples coverage counts in
+        "patterns_total": spec.target.n_patterns if binary else None,
+        "coverage_samples": spec.target.coverage_samples if binary else None,
+        "metrics": metrics,
+        "timing": {**result.timings, "wall_seconds": wall},
+        "identity": identity_hash(config),
+        "choices": choices,
+        "config": config,
+        "environment": environment(),
+    }
+
+
+def _flops(future) -> float | None:
+    """A step's FLOPs per seed, or None if XLA's cost analysis gave none."""
+    try:
+        value = future.result()
+    except Exception:  # a cost analysis this backend lacks: no figure, no failure
+        return None
+    return value if math.isfinite(value) else None

@@ -17,6 +17,8 @@ import jax.random as jr
 __all__ = ["BudgetError", "count_params", "solve_hidden"]
 
 MAX_HIDDEN = 1 << 22
+# budget.scope: every trained parameter, or only the sampler's
+SCOPES = ("total", "sampler")
 
 
 class BudgetError(ValueError):
@@ -41,9 +43,8 @@ def count_params(family, data_dim: int, hidden: int, scope: str = "total") -> in
         return _n_leaves(nets)
     if scope == "sampler":
         return _n_leaves(family.sampler_part(nets))
-    raise BudgetError(
-        f"budget.scope={scope!r} is not allowed; use 'total' or 'sampler'"
-    )
+    allowed = " or ".join(map(repr, SCOPES))
+    raise BudgetError(f"budget.scope={scope!r} is not allowed; use {allowed}")
 
 
 def solve_hidden(family, data_dim: int, budget: int, scope: str = "total") -> int:

@@ -1,11 +1,13 @@
-"""Configuration schemas, validation, and the conversion of a config into objects.
+"""Validation, and the conversion of a config into objects (`build_run`).
 
-Schemas live in Hydra's ConfigStore so that a mistyped key or a value of the wrong
-type is refused while the config is composed, before any JAX work. Model schemas
-are derived from the family dataclasses and target schemas from the target
-constructors, so a new hyperparameter or target argument needs no second
-declaration. Values are then checked by `validate`, which names the key, the bad
-value and what is allowed. Nothing below `build_run` sees a DictConfig.
+A target or a model family is found through its YAML's `_target_` and nothing
+else: there is no list of classes. `build_run` checks each group against its
+class before any JAX work (argument names, required arguments, value types, from
+the constructor's signature or the dataclass's fields), the classes check their
+own values, and `validate` refuses values that are well-typed but meaningless;
+every refusal is one ConfigError naming the key, the value and what is allowed.
+The root, `budget`, `bins` and `train` groups keep typed schemas in Hydra's
+ConfigStore. Nothing below `build_run` sees a DictConfig.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from . import targets as targets_mod
+from .budget import SCOPES
 from .encoding import DECODE_MODES
-from .models import GAN, RBM, VAE
-from .models.base import ACTIVATIONS, AbstractFamily
+from .models.base import ACTIVATIONS, OPTIMIZERS, SCHEDULES, AbstractFamily
+from .models.rbm import CD_INITS, INIT_SCHEMES, SAMPLERS, VISIBLE
+from .models.vae import BINARY_LOSSES, BINNED_LOSSES
+from .rng import IMPLS
 
 __all__ = [
     "Config",
@@ -119,23 +123,6 @@ def target_schema(cls: type):
     return _schema(f"{cls.__name__}Conf", f"{cls.__module__}.{cls.__qualname__}", items)
 
 
-TARGET_CLASSES = [
-    targets_mod.Mixture1D,
-    targets_mod.Beta1D,
-    targets_mod.Poisson1D,
-    targets_mod.Mixture2D,
-    targets_mod.Ring2D,
-    targets_mod.Grid2D,
-    targets_mod.Checkerboard2D,
-    targets_mod.TwoMoons2D,
-    targets_mod.TwoSpirals2D,
-    targets_mod.Empirical,
-    targets_mod.BarsAndStripes,
-    targets_mod.Cardinality,
-]
-FAMILIES = [GAN, VAE, RBM]
-
-
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
     from .identity import short_dirname
@@ -151,11 +138,6 @@ def register_configs() -> None:
         name="TrainSettings",
         node=dataclass_schema(TrainSettings, target=False),
     )
-    for cls in TARGET_CLASSES:
-        cs.store(group="schema/target", name=cls.__name__, node=target_schema(cls))
-    for cls in FAMILIES:
-        node = dataclass_schema(cls, exclude=("n_steps", "blocks", "bernoulli"))
-        cs.store(group="schema/model", name=cls.__name__, node=node)
 
 
 # --- validation ----------------------------------------------------------------
@@ -207,9 +189,7 @@ def validate(cfg: DictConfig) -> None:
         "must be null (one per CPU core) or >= 1",
     )
     _require(b.params > 0, "budget.params", b.params, "must be > 0")
-    _require(
-        b.scope in ("total", "sampler"), "budget.scope", b.scope, "total or sampler"
-    )
+    _require(b.scope in SCOPES, "budget.scope", b.scope, " or ".join(SCOPES))
     _require(cfg.bins.n >= 0 and cfg.bins.n != 1, "bins.n", cfg.bins.n, "0 or >= 2")
     _require(
         cfg.bins.decode in DECODE_MODES,
@@ -218,13 +198,15 @@ def validate(cfg: DictConfig) -> None:
         str(DECODE_MODES),
     )
     for key, allowed in (
-        ("visible", ("softmax", "bernoulli")),
-        ("binned_loss", ("categorical", "mse")),
-        ("binary_loss", ("cross_entropy", "mse")),
-        ("rng", ("hash", "threefry")),
-        ("init_scheme", ("normal", "spread")),
-        ("cd_init", ("data", "noise")),
-        ("sampler", ("gibbs", "gibbs_langevin")),
+        ("visible", VISIBLE),
+        ("binned_loss", BINNED_LOSSES),
+        ("binary_loss", BINARY_LOSSES),
+        ("rng", IMPLS),
+        ("init_scheme", INIT_SCHEMES),
+        ("cd_init", CD_INITS),
+        ("sampler", SAMPLERS),
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
     ):
         if key in m:
             _require(m[key] in allowed, f"model.{key}", m[key], str(allowed))
@@ -241,10 +223,6 @@ def validate(cfg: DictConfig) -> None:
             m.activation,
             str(ACTIVATIONS),
         )
-    for key in ("optimizer", "schedule"):
-        allowed = {"optimizer": ("adam", "sgd"), "schedule": ("constant", "cosine")}
-        if key in m:
-            _require(m[key] in allowed[key], f"model.{key}", m[key], str(allowed[key]))
     for key in ("latent_dim", "cd_k", "eval_per_chain", "eval_burn_in", "eval_thin"):
         if key in m:
             _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
@@ -284,6 +262,10 @@ def validate(cfg: DictConfig) -> None:
 
 
 # --- config -> objects -----------------------------------------------------------
+
+# A family's arguments that genbench supplies itself (from train.steps, bins.n and
+# the encoding: bit vectors get Bernoulli units).
+FAMILY_ARGS = ("n_steps", "blocks", "bernoulli")
 
 
 @dataclass(frozen=True)
@@ -432,6 +414,26 @@ def _build(cls: type, key: str, kw: dict[str, Any], **fixed: Any) -> Any:
         ) from err
 
 
+def resolved(cfg: DictConfig) -> dict:
+    """The resolved config as plain data, the `target` and `model` groups typed
+    by their classes (`model.lr=1` is stored as 1.0, as the class takes it), so
+    that the same run has the same identity however its values were written.
+    ConfigError if an interpolation fails; a group that cannot be typed is left
+    as written (`build_run` then names what is wrong)."""
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"the config cannot be resolved: {first}") from err
+    for key, fixed in (("target", ()), ("model", FAMILY_ARGS)):
+        try:
+            cls, kw = _arguments(key, cfg.get(key), fixed=fixed)
+        except Exception:
+            continue
+        config[key] = {"_target_": config[key]["_target_"], **kw}
+    return config
+
+
 def build_run(cfg: DictConfig) -> RunSpec:
     """Validate `cfg` and turn it into a RunSpec.
 
@@ -458,15 +460,15 @@ def _build_run(cfg: DictConfig, stage: list[str], settings_cls: type) -> RunSpec
     from .budget import count_params, solve_hidden
     from .encoding import make_encoding
 
-    family_args = ("n_steps", "blocks", "bernoulli")
     stage[0] = "target"
     target_cls, target_kw = _arguments("target", cfg.get("target"))
     stage[0] = "model"
-    family_cls, family_kw = _arguments("model", cfg.get("model"), fixed=family_args)
+    family_cls, family_kw = _arguments("model", cfg.get("model"), fixed=FAMILY_ARGS)
     stage[0] = "train"
     _, train_kw = _arguments("train", cfg.get("train"), cls=settings_cls)
     stage[0] = "config"
-    validate(cfg)
+    # values as the classes take them (`model.lr=-1` is -1.0), as messages show
+    validate(OmegaConf.merge(cfg, {"target": target_kw, "model": family_kw}))
     stage[0] = "target"
     target = _build(target_cls, "target", target_kw)
     stage[0] = "bins"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ __all__ = [
     "read_record",
     "find_complete",
     "rerun_reason",
+    "skip_complete",
     "short_dirname",
 ]
 
@@ -183,6 +186,44 @@ def rerun_reason(
             return f"{file.parent.name} has seeds {record.get('seeds')} only"
         return f"previous run {file.parent.name}: {_status_text(record)}"
     return None
+
+
+def skip_complete(
+    out: Path, sweep_dir: Path, config: dict[str, Any], choices: dict
+) -> bool:
+    """Whether a sweep job is skipped: its configuration and seeds already have a
+    complete result in the sweep folder (found by identity, not by job number).
+    Says why when a job that was tried before runs again, and records in `out`
+    (status `duplicate`, `same_as`) when another job folder holds the result, so
+    the folder is not taken for a job that never ran (the report skips it)."""
+    from .artifacts import write_json
+
+    train = config.get("train") or {}
+    seed, n = int(train.get("seed", 0)), int(train.get("seeds", 1))
+    seeds = list(range(seed, seed + n))
+    found = find_complete(out, sweep_dir, config, seeds)
+    if found is None:
+        reason = rerun_reason(out, sweep_dir, config, seeds)
+        if reason:
+            print(f"genbench: re-running {out.name}: {reason}", file=sys.stderr)
+        return False
+    if found == out:
+        print(f"genbench: skipped (complete, same config): {out}", file=sys.stderr)
+        return True
+    record = {
+        "status": "duplicate",
+        "same_as": os.path.relpath(found, out),
+        "identity": identity_hash(config),
+        "choices": choices,
+        "seeds": seeds,
+        "config": config,
+    }
+    write_json(out / "metrics.json", record)
+    print(
+        f"genbench: skipped (same configuration and seeds as {found.name}): {out}",
+        file=sys.stderr,
+    )
+    return True
 
 
 def short_dirname(name: str, limit: int = 160) -> str:

@@ -1,18 +1,26 @@
-"""Histogram divergences and sample distances, computed on device.
+"""Histogram divergences and sample distances, computed on device, and the
+`Evaluator` that scores a run's samples with all of them (`METRICS`).
 
-Every metric is implemented once, here, and tested against an independent
-reference in `tests/test_metrics.py`.
+A new metric touches this module only: its function, its name in `METRICS` and
+`METRIC_RANGES`, and its line in `Evaluator.score`. Every metric is implemented
+once, here, and tested against an independent reference in
+`tests/test_metrics.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float
+
+if TYPE_CHECKING:
+    from .encoding import AbstractEncoding
+    from .targets import AbstractTarget
 
 __all__ = [
     "METRICS",
@@ -37,6 +45,7 @@ __all__ = [
     "pattern_cells",
     "reverse_kl_states",
     "pattern_coverage",
+    "Evaluator",
 ]
 
 # Every metric of a run, in the order of metrics.json and history.csv.
@@ -348,6 +357,110 @@ def compat_kl(
 
     p, q = hist(y), hist(x)
     return jnp.sum(p * jnp.log(p / q))
+
+
+class Evaluator:
+    """Scores samples against the target's exact cell probabilities, on device.
+
+    Continuous mode scores on the target's histogram grid (`hist_bins` cells per
+    axis), binned mode on the encoding's own grid; both grids get an underflow
+    and an overflow cell per axis and an `invalid` cell (`metrics.scoring_edges`,
+    `metrics.cell_shares`), so that the exact P and the model's Q each sum to 1.
+    In binned mode the range's edge cells hold the tails (as the encoding puts
+    them there) and the added cells are empty.
+    """
+
+    def __init__(
+        self,
+        target: AbstractTarget,
+        encoding: AbstractEncoding | None = None,
+        hist_bins: int | None = None,
+    ):
+        self.target = target
+        self.encoding = encoding
+        from .encoding import OneHotBins  # encoding.py imports this module
+
+        self.binned = binned = isinstance(encoding, OneHotBins)
+        # in-range cells: what the figures show
+        self.edges = list(encoding.edges) if binned else target.hist_edges(hist_bins)
+        self.cell_edges = scoring_edges(self.edges, open_ends=binned)
+        cells = np.asarray(target.bin_probs(self.cell_edges), dtype=float)
+        self.cells_shape = cells.shape
+        self.p_cells = np.append(cells.ravel(), 0.0)  # the invalid cell: P = 0
+        self.p = cells[(slice(1, -1),) * cells.ndim]
+        self.n_modes = 0 if target.modes is None else len(target.modes)
+
+    def in_range(self, cells: jax.Array) -> jax.Array:
+        """The in-range cells (`*cells`) of a flat scoring-grid vector."""
+        grid = cells[:-1].reshape(self.cells_shape)
+        return grid[(slice(1, -1),) * grid.ndim]
+
+    def true_samples(self, n: int, key: jax.Array, of_p: bool = False) -> jax.Array:
+        """`n` true samples (`of_p`: of P, the target's `reference_sample`); in
+        binned mode quantised to their cell centres like the models' samples, so
+        that sample distances measure the model, not the grid."""
+        draw = self.target.reference_sample if of_p else self.target.sample
+        x = draw(key, n)
+        if self.binned:
+            x = self.encoding.decode(self.encoding.encode(x), None, "states")
+        return x
+
+    def reference(self, n: int) -> dict[str, jax.Array]:
+        """`n` true samples with a fixed key (the same for every seed and snapshot),
+        prepared once: sorted projections for W1, a subsample and bandwidth for
+        MMD, and for a mixture the target's shares within 1 and 3 sd of each
+        mode, scored as the models' samples are (so overlapping modes count
+        alike on both sides).
+        """
+        x = self.true_samples(n, jr.key(20240601), of_p=True)
+        sub = x[:MMD_SAMPLES]
+        ref = {
+            "all": x,
+            "sorted": sorted_projections(x),
+            "sub": sub,
+            "bandwidth": median_bandwidth(sub[:256]),
+        }
+        if self.n_modes:  # the target's own shares near each mode (modes_covered)
+            t = self.target
+            ref["modes"] = mode_shares(x, t.modes, t.mode_covs)[:2]
+        return ref
+
+    def floor_samples(self, n: int) -> jax.Array:
+        """True samples independent of the reference: a perfect model's output."""
+        return self.true_samples(n, jr.key(20240602))
+
+    def score(self, x: jax.Array, ref: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """Every metric of one seed's data-space samples `x` (n, dim), and
+        `hist`, the in-range cells of Q."""
+        q = cell_shares(x, self.cell_edges)
+        p = jnp.asarray(self.p_cells, q.dtype)
+        inside = self.in_range(q)
+        nan = jnp.full((), jnp.nan, q.dtype)
+        out = {
+            "kl": kl_divergence(p, q),
+            "kl_reverse": reverse_kl(p, q),
+            "js": js_divergence(p, q),
+            "tv": total_variation(p, q),
+            "hellinger": hellinger(p, q),
+            "w1": sliced_wasserstein_sorted(x, ref["sorted"]),
+            "mmd": mmd_rbf(x[:MMD_SAMPLES], ref["sub"], ref["bandwidth"]),
+            "kl_compat": compat_kl(x, ref["all"]),
+            "modes": nan,
+            "far": nan,
+            "lost": 1.0 - jnp.sum(inside),
+            "invalid": q[-1],
+            "precision": nan,  # bit-vector targets only (patterns.PatternEvaluator)
+            "coverage": nan,
+            "hist": inside,
+        }
+        t = self.target
+        if self.n_modes:
+            within1, within3, far = mode_shares(x, t.modes, t.mode_covs)
+            target1, target3 = ref["modes"]
+            covered = modes_covered(within1, within3, target1, target3, t.dim)
+            out["modes"] = jnp.sum(covered).astype(q.dtype)
+            out["far"] = far
+        return out
 
 
 # --- bit vectors ----------------------------------------------------------------

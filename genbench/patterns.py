@@ -1,6 +1,6 @@
 """Scoring of bit-vector targets (`targets.AbstractBinaryTarget`), on device.
 
-`PatternEvaluator` is the `train.Evaluator` of a bit-vector target: the same
+`PatternEvaluator` is the `metrics.Evaluator` of a bit-vector target: the same
 methods and the same metrics (`metrics.METRICS`), scored over all `2^bits`
 states instead of the cells of a grid. P is exact (uniform over the valid
 patterns); Q is the samples' shares. The cells are the valid patterns, every

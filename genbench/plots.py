@@ -18,6 +18,7 @@ __all__ = [
     "plot_patterns",
     "plot_scatter",
     "density_image",
+    "plot_run",
 ]
 
 
@@ -250,13 +251,19 @@ def plot_timeline(
 
 
 def plot_latent_manifold(
-    path: Path, z_grid: np.ndarray, x: np.ndarray, meta: dict, extent: float
+    path: Path, meta: dict, decoder, encoding, extent: float = 3.0, grid: int = 41
 ) -> None:
-    """The VAE decoder's output over a grid of its 2D latent (first seed).
+    """A decoder's output over a `grid x grid` grid of its 2D latent z in
+    [-extent, extent]^2 (first seed), decoded to data space by `encoding`; one
+    heat map per data axis."""
+    import jax.numpy as jnp
+    import jax.random as jr
 
-    `x` is `(g, g, dim)` decoded data-space values at `z_grid` `(g, g, 2)`; one
-    heat map per data axis.
-    """
+    ticks = np.linspace(-extent, extent, grid)
+    z = np.stack(np.meshgrid(ticks, ticks, indexing="ij"), axis=-1)
+    y = decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
+    kind = "values" if encoding.mode != "binned" else "logits"
+    x = np.asarray(encoding.decode(y, jr.key(0), kind)).reshape(grid, grid, -1)
     dim = x.shape[-1]
     fig, axes = plt.subplots(
         1, dim, squeeze=False, figsize=(max(6.5, 4.2 * dim), 4.2), layout="constrained"
@@ -493,3 +500,66 @@ def plot_scatter(
         fontsize=9,
     )
     _save(fig, path, dpi=130)
+
+
+def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
+    """Every figure of a run into `folder` (`plots/`): target vs model, the
+    timeline, 2D targets' scatter, the curves and the family's own
+    (`AbstractFamily.figures`); bit-vector targets: the most frequent patterns
+    and the curves of KL, precision and coverage. Returns the in-range cell
+    edges per axis the run is scored on (bit vectors: None, no grid)."""
+    import jax
+
+    s = spec.settings
+    meta = {
+        "model": spec.family.name,
+        "target": spec.target.name,
+        "budget": budget,
+        "hidden": spec.hidden,
+        "n_params": spec.n_params,
+        "seeds": list(range(s.seed, s.seed + s.seeds)),
+    }
+    ev = spec.target.evaluator(spec.encoding, s.hist_bins)
+    if spec.encoding.mode == "binary":
+        if result.samples is not None:
+            plot_patterns(
+                folder / "patterns.png", spec.target, result.samples, result.final, meta
+            )
+        metrics = ("kl", "precision", "coverage")
+        plot_curves(
+            folder / "curves.png", result.history, result.log_keys, meta, metrics
+        )
+        return ev.edges
+    plot_target_vs_model(
+        folder / "target_vs_model.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.final_hists,
+        result.final["kl"],
+        meta,
+        binned=spec.encoding.mode == "binned",
+    )
+    plot_timeline(
+        folder / "timeline.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.snapshot_steps,
+        result.snapshot_hists,
+        meta,
+    )
+    if spec.target.dim == 2 and result.samples is not None:
+        plot_scatter(
+            folder / "scatter.png",
+            spec.target,
+            result.samples,
+            result.final,
+            meta,
+            binned=spec.encoding.mode == "binned",
+        )
+    nets = jax.tree_util.tree_map(lambda x: x[0], spec.family.params(result.states))
+    for name, draw in spec.family.figures(nets, spec.encoding).items():
+        draw(folder / name, meta)
+    plot_curves(folder / "curves.png", result.history, result.log_keys, meta)
+    return ev.edges

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .artifacts import atomic_write, csv_text, t_interval
 from .identity import COMPLETE, flatten, identity, identity_hash, read_record
+from .session import SESSION
 
 __all__ = [
     "collect",
@@ -36,6 +37,7 @@ __all__ = [
     "plot_steps",
     "write_summary",
     "SweepSummary",
+    "run_summary",
     "main",
 ]
 
@@ -838,10 +840,6 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
     plot_side_by_side(rows, folder)
 
 
-# Jobs of the last multirun of this process that did not succeed, as
-# "job folder: status" (filled by SweepSummary; read by `run.cli` for the exit
-# code, since launchers may run jobs in other processes).
-SWEEP_FAILURES: list[str] = []
 FAILED_STATUSES = ("config_error", "error", "missing", "failed", "interrupted")
 
 
@@ -870,8 +868,127 @@ class SweepSummary(Callback):
         folder = Path(config.hydra.sweep.dir)
         rows = collect([folder])
         write_summary(folder, rows)
-        SWEEP_FAILURES[:] = failures(rows)
+        SESSION.sweep_failures = failures(rows)
         print(f"genbench: sweep summary in {folder}/summary.md", file=sys.stderr)
+
+
+# --- the console summary of one run ------------------------------------------
+
+
+def _fmt(stat: dict, digits: int = 4) -> str:
+    """`mean ± std [95 % interval], floor F (x times the floor)`."""
+    if stat["mean"] is None:
+        return "n/a (every seed diverged or ran away)"
+    text = f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    if stat.get("ci95"):
+        lo, hi = stat["ci95"]
+        text += f"  95% CI [{lo:.{digits}f}, {hi:.{digits}f}]"
+    floor = stat.get("floor")
+    if floor is not None:
+        ratio = f", {stat['mean'] / floor:.0f}x" if floor > 0 else ""
+        text += f"  floor {floor:.{digits}f}{ratio}"
+    return text
+
+
+def _others(m: dict, total: int | None = None) -> str:
+    """One line of the secondary metrics (means; modes as covered/total)."""
+    names = [
+        ("kl_reverse", "rKL"),
+        ("js", "JS"),
+        ("tv", "TV"),
+        ("hellinger", "H"),
+        ("mmd", "MMD²"),
+        ("kl_compat", "KL16"),
+    ]
+    parts = [
+        f"{label} {m[k]['mean']:.4f}" for k, label in names if m[k]["mean"] is not None
+    ]
+    if m["modes"]["mean"] is not None:
+        parts.append(f"modes {m['modes']['mean']:.3g}/{total}")
+        parts.append(f"far {m['far']['mean']:.4f}")
+    return "  ".join(parts)
+
+
+def _patterns(m: dict, p: dict) -> str | None:
+    """Bit-vector targets: precision and coverage, with their floors."""
+    if m.get("precision", {}).get("mean") is None:
+        return None
+    prec, cov = m["precision"], m["coverage"]
+
+    def floor(stat):
+        return "" if stat.get("floor") is None else f" (floor {stat['floor']:.4f})"
+
+    return (
+        f"  patterns precision {prec['mean']:.4f}{floor(prec)}  coverage "
+        f"{cov['mean']:.4f} of {p['patterns_total']} in the first "
+        f"{p['coverage_samples']} samples{floor(cov)}"
+    )
+
+
+def _mode(p: dict) -> str:
+    if p["encoding"] == "binary":
+        return "bit vectors, Bernoulli units"
+    if p["encoding"] != "binned":
+        return "continuous"
+    return f"binned: {p['bins']} bins per axis, decode={p['decode']}"
+
+
+def run_summary(p: dict, out: Path) -> str:
+    """The console summary of a run from its metrics.json `p` (see README)."""
+    m, t = p["metrics"], p["timing"]
+    bad = [s for s in p["seed_status"] if s["status"] != "ok"]
+    lines = [
+        f"genbench  {p['model']} on {p['target']}  ({_mode(p)})",
+        f"  budget   {p['budget']['params']} ({p['budget']['scope']})"
+        f" -> H={p['hidden']}"
+        f"  ({p['n_params']} params; total {p['n_params_total']},"
+        f" sampler {p['n_params_sampler']})",
+        f"  trained  {len(p['seeds'])} seed(s) x {p['steps']} steps, batch "
+        f"{p['batch_size']}; scored on {p['eval_samples']} samples per seed"
+        f" (curves: {p['snapshot_eval_samples']})",
+        f"  KL(P||Q) {_fmt(m['kl'])}   (per seed: "
+        + ", ".join(
+            "—" if v is None else f"{v:.4f}"
+            for v in _finite_or_none(m["kl"]["per_seed"])
+        )
+        + ")",
+        f"  W1       {_fmt(m['w1'])}",
+        f"  others   {_others(m, p.get('modes_total'))}",
+        *filter(None, [_patterns(m, p)]),
+        f"  time     {t['wall_seconds']:.1f} s  (compile {t['compile_seconds']:.1f}, "
+        f"train {t['train_seconds']:.1f}, eval {t['eval_seconds']:.1f})",
+    ]
+    diverged = [s for s in bad if s["status"] == "diverged"]
+    if diverged:
+        lines.append(
+            "  diverged "
+            + ", ".join(f"seed {s['seed']} at step {s['step']}" for s in diverged)
+        )
+    runaway = [s for s in bad if s["status"] == "runaway"]
+    if runaway:
+        lines.append("  runaway  " + ", ".join(_runaway(s) for s in runaway))
+    if p["status"] == "interrupted":
+        lines.append(
+            f"  INTERRUPTED after {p['steps_done']} of {p['steps']} steps: "
+            "metrics are from the last completed snapshot"
+        )
+    lines.append(f"  output   {out}")
+    return "\n".join(lines)
+
+
+def _runaway(s: dict) -> str:
+    """`seed 1 at step 200 (lost 0.998)`, or the parameter that ran away."""
+    from .train import PARAM_LIMIT
+
+    if s.get("max_param") is not None:
+        why = f"max |param| {s['max_param']:.2g} > {PARAM_LIMIT:.0e}"
+    else:
+        why = f"lost {s['lost']:.3f} of its samples"
+    return f"seed {s['seed']} at step {s['step']} ({why}; metrics null)"
+
+
+def _finite_or_none(values):
+    return [None if not math.isfinite(v) else float(v) for v in values]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,16 +1,15 @@
 """Cheap uniform, Bernoulli, normal and Gumbel draws for the models' training steps.
 
 JAX's default PRNG (threefry, 20 rounds per 64 bits, lowered as a rolled loop on
-CPU) dominates small models' steps: one 256 x 800 Bernoulli draw costs as much as
-the rest of an RBM step, and the two 128 x 16 normal draws of a GAN step (its
-latent batches) about 35 us each, a third of the step. Here each draw
-is a counter-based hash instead: two rounds of the MurmurHash3 finaliser over the
-element's index, keyed by 64 bits taken from a JAX key. The key discipline is
-unchanged (every call takes its own key), streams of different keys are
-unrelated, and the result is a 24-bit uniform: about 7x faster on CPU and good
-for Monte Carlo (tests check moments, neighbour correlations and the normal and
-Gumbel distributions against scipy). Only the 64-bit seed of a draw comes from
-threefry (`jax.random.bits` on two words, under 1 us).
+CPU) dominates small models' steps: a Bernoulli draw over an RBM's hidden units
+costs about as much as the rest of its step (measured figures: README, *Speed*).
+Here each draw is a counter-based hash instead: two rounds of the MurmurHash3
+finaliser over the element's index, keyed by 64 bits taken from a JAX key. The
+key discipline is unchanged (every call takes its own key), streams of different
+keys are unrelated, and the result is a 24-bit uniform: much cheaper on CPU and
+good for Monte Carlo (tests check moments, neighbour correlations and the normal
+and Gumbel distributions against scipy). Only the 64-bit seed of a draw comes
+from threefry (`jax.random.bits` on two words).
 
 The families' `model.rng` selects `hash` (default) or `threefry` (JAX's own
 `jax.random` functions) for every draw of their training steps and samplers.

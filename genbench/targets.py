@@ -155,9 +155,9 @@ class AbstractTarget(abc.ABC):
         return False
 
     def evaluator(self, encoding=None, hist_bins: int | None = None):
-        """The object that scores samples of this target: `train.Evaluator`, the
+        """The object that scores samples of this target: `metrics.Evaluator`, the
         cells of a histogram grid (bit-vector targets score patterns instead)."""
-        from .train import Evaluator
+        from .metrics import Evaluator
 
         return Evaluator(self, encoding, hist_bins)
 

@@ -8,8 +8,12 @@ parameters stop being finite is marked diverged at that step, and one whose
 parameters grow beyond `PARAM_LIMIT` or whose samples nearly all leave the
 range (`RUNAWAY_INSIDE`) is marked runaway; either is frozen (at its state from
 the start of that block: finite, at most `BLOCK_MAX` steps older) and the others
-go on. `Programs` holds the pure functions the trainer compiles; the same
-functions, traced, give the memory estimate that `check_memory` refuses a run by.
+go on.
+
+In three parts: `Programs` builds the pure functions (setup, the training chunk,
+the evaluation; traced, they also give the memory estimate that `check_memory`
+refuses a run by), `compile_programs` compiles them, and `train` is the host
+loop that runs the chunks and feeds a `History`. Scoring is `metrics.Evaluator`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -28,26 +32,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from .encoding import AbstractEncoding, OneHotBins
+from .encoding import AbstractEncoding
 from .memory import available_memory, peak_bytes
-from .metrics import (
-    METRICS,
-    MMD_SAMPLES,
-    cell_shares,
-    compat_kl,
-    hellinger,
-    js_divergence,
-    kl_divergence,
-    median_bandwidth,
-    mmd_rbf,
-    mode_shares,
-    modes_covered,
-    reverse_kl,
-    scoring_edges,
-    sliced_wasserstein_sorted,
-    sorted_projections,
-    total_variation,
-)
+from .metrics import METRICS
 from .models.base import AbstractFamily
 from .targets import AbstractTarget
 
@@ -55,8 +42,10 @@ __all__ = [
     "METRICS",
     "TrainSettings",
     "TrainResult",
-    "Evaluator",
     "Programs",
+    "Compiled",
+    "compile_programs",
+    "History",
     "MemoryBudgetError",
     "check_memory",
     "train",
@@ -156,108 +145,6 @@ class Failure(NamedTuple):
     step: jax.Array  # int32: the step it failed at; -1 while it has not
     kind: jax.Array  # int32: OK, DIVERGED, RUNAWAY_PARAMS or RUNAWAY_SAMPLES
     value: jax.Array  # float32: max |parameter| or share of samples outside
-
-
-class Evaluator:
-    """Scores samples against the target's exact cell probabilities, on device.
-
-    Continuous mode scores on the target's histogram grid (`hist_bins` cells per
-    axis), binned mode on the encoding's own grid; both grids get an underflow
-    and an overflow cell per axis and an `invalid` cell (`metrics.scoring_edges`,
-    `metrics.cell_shares`), so that the exact P and the model's Q each sum to 1.
-    In binned mode the range's edge cells hold the tails (as the encoding puts
-    them there) and the added cells are empty.
-    """
-
-    def __init__(
-        self,
-        target: AbstractTarget,
-        encoding: AbstractEncoding | None = None,
-        hist_bins: int | None = None,
-    ):
-        self.target = target
-        self.encoding = encoding
-        binned = isinstance(encoding, OneHotBins)
-        # in-range cells: what the figures show
-        self.edges = list(encoding.edges) if binned else target.hist_edges(hist_bins)
-        self.cell_edges = scoring_edges(self.edges, open_ends=binned)
-        cells = np.asarray(target.bin_probs(self.cell_edges), dtype=float)
-        self.cells_shape = cells.shape
-        self.p_cells = np.append(cells.ravel(), 0.0)  # the invalid cell: P = 0
-        self.p = cells[(slice(1, -1),) * cells.ndim]
-        self.n_modes = 0 if target.modes is None else len(target.modes)
-
-    def in_range(self, cells: jax.Array) -> jax.Array:
-        """The in-range cells (`*cells`) of a flat scoring-grid vector."""
-        grid = cells[:-1].reshape(self.cells_shape)
-        return grid[(slice(1, -1),) * grid.ndim]
-
-    def true_samples(self, n: int, key: jax.Array, of_p: bool = False) -> jax.Array:
-        """`n` true samples (`of_p`: of P, the target's `reference_sample`); in
-        binned mode quantised to their cell centres like the models' samples, so
-        that sample distances measure the model, not the grid."""
-        draw = self.target.reference_sample if of_p else self.target.sample
-        x = draw(key, n)
-        if isinstance(self.encoding, OneHotBins):
-            x = self.encoding.decode(self.encoding.encode(x), None, "states")
-        return x
-
-    def reference(self, n: int) -> dict[str, jax.Array]:
-        """`n` true samples with a fixed key (the same for every seed and snapshot),
-        prepared once: sorted projections for W1, a subsample and bandwidth for
-        MMD, and for a mixture the target's shares within 1 and 3 sd of each
-        mode, scored as the models' samples are (so overlapping modes count
-        alike on both sides).
-        """
-        x = self.true_samples(n, jr.key(20240601), of_p=True)
-        sub = x[:MMD_SAMPLES]
-        ref = {
-            "all": x,
-            "sorted": sorted_projections(x),
-            "sub": sub,
-            "bandwidth": median_bandwidth(sub[:256]),
-        }
-        if self.n_modes:  # the target's own shares near each mode (modes_covered)
-            t = self.target
-            ref["modes"] = mode_shares(x, t.modes, t.mode_covs)[:2]
-        return ref
-
-    def floor_samples(self, n: int) -> jax.Array:
-        """True samples independent of the reference: a perfect model's output."""
-        return self.true_samples(n, jr.key(20240602))
-
-    def score(self, x: jax.Array, ref: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Every metric of one seed's data-space samples `x` (n, dim), and
-        `hist`, the in-range cells of Q."""
-        q = cell_shares(x, self.cell_edges)
-        p = jnp.asarray(self.p_cells, q.dtype)
-        inside = self.in_range(q)
-        nan = jnp.full((), jnp.nan, q.dtype)
-        out = {
-            "kl": kl_divergence(p, q),
-            "kl_reverse": reverse_kl(p, q),
-            "js": js_divergence(p, q),
-            "tv": total_variation(p, q),
-            "hellinger": hellinger(p, q),
-            "w1": sliced_wasserstein_sorted(x, ref["sorted"]),
-            "mmd": mmd_rbf(x[:MMD_SAMPLES], ref["sub"], ref["bandwidth"]),
-            "kl_compat": compat_kl(x, ref["all"]),
-            "modes": nan,
-            "far": nan,
-            "lost": 1.0 - jnp.sum(inside),
-            "invalid": q[-1],
-            "precision": nan,  # bit-vector targets only (patterns.PatternEvaluator)
-            "coverage": nan,
-            "hist": inside,
-        }
-        t = self.target
-        if self.n_modes:
-            within1, within3, far = mode_shares(x, t.modes, t.mode_covs)
-            target1, target3 = ref["modes"]
-            covered = modes_covered(within1, within3, target1, target3, t.dim)
-            out["modes"] = jnp.sum(covered).astype(q.dtype)
-            out["far"] = far
-        return out
 
 
 def seed_layout(n_seeds: int, devices: int | None = None) -> tuple[int, int]:
@@ -412,7 +299,7 @@ class Programs:
             )
             # Failure is settled once per block, not per step (a per-step
             # select over every parameter and optimiser array, whose finiteness
-            # test XLA recomputes for each element, cost 1-3 % of a step): a
+            # test XLA recomputes for each element, costs a share of each step): a
             # seed that failed in the block is marked at its first failing step
             # and kept at its state from the block's start, the last one checked.
             failed = ~(finite & bounded)  # (steps, seeds)
@@ -580,6 +467,133 @@ def check_memory(
     raise MemoryBudgetError(f"{head}; the largest budget that fits is about {lo}")
 
 
+class History:
+    """What the snapshots logged: the rows of history.csv (one per snapshot per
+    seed), each snapshot's step and model histograms (`(seeds, *cells)`), and the
+    family's log keys. A failed seed's losses and metrics are NaN from the
+    snapshot it failed at."""
+
+    def __init__(self, settings: TrainSettings):
+        self.settings = settings
+        self.rows: list[dict[str, float]] = []
+        self.steps: list[int] = []
+        self.hists: list[np.ndarray] = []
+        self.log_keys: list[str] = []
+
+    def add(self, step: int, scores: dict, logs: dict, kind: np.ndarray) -> None:
+        """One snapshot at `step`: per-seed `scores` and `logs` (host arrays of
+        the real seeds) and each seed's failure `kind`."""
+        s = self.settings
+        self.log_keys = list(logs)
+        for i in range(s.seeds):
+            ok = kind[i] == OK
+            row: dict[str, float] = {
+                "step": step,
+                "seed": s.seed + i,
+                "eval_samples": s.snapshot_eval_samples,
+            }
+            for k, v in logs.items():
+                row[k] = float(v[i]) if ok else math.nan
+            for k in METRICS:
+                row[k] = float(scores[k][i]) if ok else math.nan
+            row["diverged"] = int(kind[i] == DIVERGED)
+            row["runaway"] = int(kind[i] in (RUNAWAY_PARAMS, RUNAWAY_SAMPLES))
+            self.rows.append(row)
+        self.steps.append(step)
+        self.hists.append(np.asarray(scores["hist"]))
+
+    @staticmethod
+    def postfix(scores: dict, logs: dict, kind: np.ndarray) -> dict[str, str]:
+        """The progress bar's figures: each loss and KL, means over live seeds."""
+        ok = kind == OK
+        post = {
+            k: f"{np.mean(v[ok]):.3g}" if ok.any() else "nan" for k, v in logs.items()
+        }
+        post["kl"] = f"{np.mean(scores['kl'][ok]):.4f}" if ok.any() else "nan"
+        return post
+
+
+@dataclass
+class Compiled:
+    """A run's compiled programs and initial state (see `compile_programs`)."""
+
+    prog: Programs
+    states: Any  # per-seed initial states, failure records and keys
+    failure: Failure
+    k_train: jax.Array
+    k_eval: jax.Array
+    chunk: Callable  # (states, failure, k_train, start) -> (states, failure, logs)
+    evaluate: Callable  # (states, k_eval, step) -> (scores, samples, floor)
+    evaluate_final: Future | None  # the final evaluation's, if its n differs
+    mark_runaway: Callable
+    seconds: float  # compile time (the background compile is added when awaited)
+
+    def real_seeds(self, tree):
+        """On the host, without the padding seeds (numpy: slicing device arrays
+        would compile a program per shape)."""
+        n = self.prog.settings.seeds
+        return jax.tree_util.tree_map(lambda v: v[:n], jax.device_get(tree))
+
+    def check_runaway(self, failure: Failure, scores: dict, step: int) -> Failure:
+        """Mark the live seeds whose samples nearly all lie beyond the range
+        (`RUNAWAY_INSIDE` of the target's in-range mass) runaway at `step`."""
+        prog, n = self.prog, self.prog.settings.seeds
+        p_inside = float(np.sum(prog.evaluator.p))  # the target's mass in range
+        valid = 1.0 - np.asarray(scores["invalid"])
+        inside = 1.0 - np.asarray(scores["lost"])
+        fresh = (
+            (self.real_seeds(failure.step) < 0)
+            & (valid > 0)
+            & (inside < RUNAWAY_INSIDE * p_inside * valid)
+        )
+        if not fresh.any():
+            return failure
+        pad = np.zeros(prog.n_pad, bool)
+        pad[:n] = fresh
+        lost = np.zeros(prog.n_pad, np.float32)
+        lost[:n] = scores["lost"]
+        return self.mark_runaway(failure, pad, step, lost)
+
+
+def compile_programs(prog: Programs) -> Compiled:
+    """Run `prog.setup` and compile the chunk and the snapshot evaluation (the
+    final evaluation, when its sample count differs, compiles in a background
+    thread: XLA compiles without the GIL, so it overlaps training)."""
+    s, options = prog.settings, prog.family.compiler_options
+    sharding = seed_sharding(prog.n_dev)
+    t0 = time.perf_counter()
+    states, failure, k_train, k_eval = jax.jit(prog.setup, out_shardings=sharding)()
+    # No buffer donation: an interrupted run must still hold its last states.
+    # Every output has a leading seed axis: pin it to the inputs' sharding so the
+    # compiled chunk accepts its own outputs (an empty or scalar leaf may
+    # otherwise come back laid out differently).
+    chunk_jit = jax.jit(prog.chunk, out_shardings=(sharding, sharding, sharding))
+    chunk = compile_with(chunk_jit.lower(states, failure, k_train, 0), options)
+    eval_jit = jax.jit(prog.evaluate, static_argnums=3)
+
+    def compile_eval(n: int):
+        return compile_with(eval_jit.lower(states, k_eval, 0, n), options)
+
+    evaluate = compile_eval(s.snapshot_eval_samples)
+    evaluate_final = None
+    if s.eval_samples != s.snapshot_eval_samples:
+        background = ThreadPoolExecutor(max_workers=1)
+        evaluate_final = background.submit(compile_eval, s.eval_samples)
+        background.shutdown(wait=False)
+    return Compiled(
+        prog=prog,
+        states=states,
+        failure=failure,
+        k_train=k_train,
+        k_eval=k_eval,
+        chunk=chunk,
+        evaluate=evaluate,
+        evaluate_final=evaluate_final,
+        mark_runaway=jax.jit(prog.mark_runaway, out_shardings=sharding),
+        seconds=time.perf_counter() - t0,
+    )
+
+
 def train(
     family: AbstractFamily,
     target: AbstractTarget,
@@ -604,117 +618,50 @@ def train(
     from tqdm.auto import tqdm
 
     s = settings
-    prog = Programs(family, target, encoding, s, hidden)
-    sharding = seed_sharding(prog.n_dev)
-
-    def real_seeds(tree):
-        """On the host, without the padding seeds (numpy: slicing device arrays
-        would compile a program per shape)."""
-        return jax.tree_util.tree_map(lambda v: v[: s.seeds], jax.device_get(tree))
-
-    n_snap, n_final = s.snapshot_eval_samples, s.eval_samples
-    p_inside = float(np.sum(prog.evaluator.p))  # the target's mass in range
-    t0 = time.perf_counter()
-    states, failure, k_train, k_eval = jax.jit(prog.setup, out_shardings=sharding)()
-    # No buffer donation: an interrupted run must still hold its last states.
-    # Every output has a leading seed axis: pin it to the inputs' sharding so the
-    # compiled chunk accepts its own outputs (an empty or scalar leaf may
-    # otherwise come back laid out differently).
-    chunk_jit = jax.jit(prog.chunk, out_shardings=(sharding, sharding, sharding))
-    options = family.compiler_options
-    chunk_c = compile_with(chunk_jit.lower(states, failure, k_train, 0), options)
-    eval_jit = jax.jit(prog.evaluate, static_argnums=3)
-    mark_runaway = jax.jit(prog.mark_runaway, out_shardings=sharding)
-
-    def compile_eval(n: int):
-        return compile_with(eval_jit.lower(states, k_eval, 0, n), options)
-
-    eval_snap_c = compile_eval(n_snap)
-    eval_final = None
-    if n_final != n_snap:
-        # The final evaluation's program (its own sample count) compiles in the
-        # background while the chunks train: XLA compiles without the GIL.
-        background = ThreadPoolExecutor(max_workers=1)
-        eval_final = background.submit(compile_eval, n_final)
-        background.shutdown(wait=False)
-    timings = {"compile_seconds": time.perf_counter() - t0, "devices": prog.n_dev}
-
-    history: list[dict[str, float]] = []
-    snap_steps: list[int] = []
-    snap_hists: list[np.ndarray] = []
-    t_train = t_eval = 0.0
+    c = compile_programs(Programs(family, target, encoding, s, hidden))
+    states, failure, history = c.states, c.failure, History(s)
+    seconds = {"train": 0.0, "eval": 0.0}
     last = None  # the last snapshot's (scores on the host, samples, floor)
-    log_keys: list[str] = []
     interrupted = False
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
-        for c in range(s.n_chunks):
+        for start in range(0, s.n_chunks * s.chunk_len, s.chunk_len):
             if should_stop is not None and should_stop():
                 interrupted = True
                 break
-            start = c * s.chunk_len
             t1 = time.perf_counter()
-            states, failure, logs = chunk_c(states, failure, k_train, start)
+            states, failure, logs = c.chunk(states, failure, c.k_train, start)
             jax.block_until_ready(states)
             t2 = time.perf_counter()
             step = min(s.steps, start + s.chunk_len)
-            scores, x, floor = eval_snap_c(states, k_eval, step)
-            scores = real_seeds(scores)
-            # samples nearly all beyond the range: a runaway, frozen from here
-            valid = 1.0 - np.asarray(scores["invalid"])
-            inside = 1.0 - np.asarray(scores["lost"])
-            fresh = (
-                (real_seeds(failure.step) < 0)
-                & (valid > 0)
-                & (inside < RUNAWAY_INSIDE * p_inside * valid)
-            )
-            if fresh.any():
-                pad = np.zeros(prog.n_pad, bool)
-                pad[: s.seeds] = fresh
-                lost = np.zeros(prog.n_pad, np.float32)
-                lost[: s.seeds] = scores["lost"]
-                failure = mark_runaway(failure, pad, step, lost)
+            scores, x, floor = c.evaluate(states, c.k_eval, step)
+            scores = c.real_seeds(scores)
+            failure = c.check_runaway(failure, scores, step)
             last = (scores, x, floor)
-            t3 = time.perf_counter()
-            t_train += t2 - t1
-            t_eval += t3 - t2
-            kind, logs = real_seeds((failure.kind, logs))
-            log_keys = list(logs)
-            for i in range(s.seeds):
-                ok = kind[i] == OK
-                row: dict[str, float] = {
-                    "step": step,
-                    "seed": s.seed + i,
-                    "eval_samples": n_snap,
-                }
-                for k, v in logs.items():
-                    row[k] = float(v[i]) if ok else math.nan
-                for k in METRICS:
-                    row[k] = float(scores[k][i]) if ok else math.nan
-                row["diverged"] = int(kind[i] == DIVERGED)
-                row["runaway"] = int(kind[i] in (RUNAWAY_PARAMS, RUNAWAY_SAMPLES))
-                history.append(row)
-            snap_steps.append(step)
-            snap_hists.append(np.asarray(scores["hist"]))
+            seconds["train"] += t2 - t1
+            seconds["eval"] += time.perf_counter() - t2
+            kind, logs = c.real_seeds((failure.kind, logs))
+            history.add(step, scores, logs, kind)
             if on_snapshot is not None:
                 on_snapshot(step, scores)
             bar.update(step - bar.n)
-            ok = kind == OK
-            post = {
-                k: f"{np.mean(v[ok]):.3g}" if ok.any() else "nan"
-                for k, v in logs.items()
-            }
-            post["kl"] = f"{np.mean(scores['kl'][ok]):.4f}" if ok.any() else "nan"
-            bar.set_postfix(post, refresh=False)
+            bar.set_postfix(history.postfix(scores, logs, kind), refresh=False)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM (see run.py): keep what the completed snapshots hold.
         interrupted = True
     finally:
         bar.close()
+    return _finish(c, states, failure, history, last, seconds, interrupted, on_trained)
 
-    fail = real_seeds(failure)
+
+def _finish(c, states, failure, history, last, seconds, interrupted, on_trained):
+    """The TrainResult of a training loop: the last snapshot's scores, then, if
+    training completed, the final evaluation (after `on_trained`)."""
+    s = c.prog.settings
+    fail = c.real_seeds(failure)
     failures = [_failure_record(fail, i) for i in range(s.seeds)]
     ok = fail.kind == OK
+    timings = {"compile_seconds": c.seconds, "devices": c.prog.n_dev}
 
     def outcome(scores, floor, samples, n):
         if scores is None:
@@ -722,44 +669,48 @@ def train(
         else:
             final = {k: np.where(ok, scores[k], np.nan) for k in METRICS}
         return TrainResult(
-            states=real_seeds(states),
-            history=history,
+            states=c.real_seeds(states),
+            history=history.rows,
             final=final,
             samples=samples,
             diverged_step=fail.step,
-            snapshot_steps=snap_steps,
-            snapshot_hists=np.stack(snap_hists) if snap_hists else np.zeros((0,)),
-            timings={**timings, "train_seconds": t_train, "eval_seconds": t_eval},
+            snapshot_steps=history.steps,
+            snapshot_hists=np.stack(history.hists) if history.hists else np.zeros((0,)),
+            timings={
+                **timings,
+                "train_seconds": seconds["train"],
+                "eval_seconds": seconds["eval"],
+            },
             interrupted=interrupted,
-            steps_done=snap_steps[-1] if snap_steps else 0,
+            steps_done=history.steps[-1] if history.steps else 0,
             floor={k: float(floor[k]) for k in METRICS} if floor else {},
             failures=failures,
             final_hists=None if scores is None else np.asarray(scores["hist"]),
             eval_samples=n,
-            log_keys=log_keys,
+            log_keys=history.log_keys,
         )
 
     if last is None:  # interrupted before the first snapshot
         return outcome(None, {}, None, 0)
     scores, x, floor = last
     floor = jax.device_get(floor)
-    trained = outcome(scores, floor, None, n_snap)
+    trained = outcome(scores, floor, None, s.snapshot_eval_samples)
     if interrupted:
         return trained
     if on_trained is not None:
         on_trained(trained)
     t3 = time.perf_counter()
-    if eval_final is not None:
+    if c.evaluate_final is not None:
         t_wait = time.perf_counter()
-        program = eval_final.result()
+        program = c.evaluate_final.result()
         # waiting for the background compile counts as compile time
         timings["compile_seconds"] += time.perf_counter() - t_wait
         t3 += time.perf_counter() - t_wait
-        scores, x, floor = program(states, k_eval, snap_steps[-1])
-        scores, floor = real_seeds(scores), jax.device_get(floor)
-    samples = real_seeds(x)
-    t_eval += time.perf_counter() - t3
-    return outcome(scores, floor, samples, n_final)
+        scores, x, floor = program(states, c.k_eval, history.steps[-1])
+        scores, floor = c.real_seeds(scores), jax.device_get(floor)
+    samples = c.real_seeds(x)
+    seconds["eval"] += time.perf_counter() - t3
+    return outcome(scores, floor, samples, s.eval_samples)
 
 
 def _failure_record(fail: Failure, i: int) -> dict[str, Any] | None:

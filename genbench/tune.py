@@ -51,9 +51,6 @@ __all__ = [
 ]
 
 STATE_FILE = "tune.json"
-# Folders of this process's tuning trials whose seeds diverged: search results
-# (told to Optuna as FAIL), which `run.cli` does not count as failed jobs.
-DIVERGED_TRIALS: set[str] = set()
 TAGS = ("log",)  # the only tag a dimension may carry
 SYNTAX = (
     "interval(a, b), tag(log, interval(a, b)), int(interval(a, b)), "
@@ -659,10 +656,10 @@ class TuneSummary(Callback):
     in `+experiment=tune`); its failures set the command's exit code."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from .report import SWEEP_FAILURES
+        from .session import SESSION
 
         folder = Path(config.hydra.sweep.dir)
-        SWEEP_FAILURES[:] = write_summary(folder)
+        SESSION.sweep_failures = write_summary(folder)
         state = load_state(folder)
         if state.get("studies"):  # the comparison on the console too
             print("\n".join(_comparison(folder, state)))

@@ -20,14 +20,28 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from genbench.config import register_configs
-from genbench.run import compilation_cache
+from genbench.session import compilation_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TARGETS = sorted(p.stem for p in (CONF / "target").glob("*.yaml"))
 ALL_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-MODELS = [m for m in ALL_MODELS if "_" not in m]  # the families (gan, rbm, vae)
-MODEL_VARIANTS = [m for m in ALL_MODELS if "_" in m]  # e.g. gan_original
+
+
+def variant_of(name: str, folder: Path = CONF / "model") -> str | None:
+    """The model file a variant (a preset of a family) builds on: a variant's
+    `defaults` name another file of its folder (`gan_original`: `- gan`); a
+    family's do not. Names play no part (a family may be `real_nvp`)."""
+    import yaml
+
+    text = yaml.safe_load((folder / f"{name}.yaml").read_text()) or {}
+    files = {p.stem for p in folder.glob("*.yaml")}
+    bases = [d for d in text.get("defaults", []) if d in files]
+    return bases[0] if bases else None
+
+
+MODELS = [m for m in ALL_MODELS if variant_of(m) is None]  # the families
+MODEL_VARIANTS = [m for m in ALL_MODELS if variant_of(m) is not None]  # presets
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 BUDGETS = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
 
@@ -92,6 +106,23 @@ TARGET_ARGS = {"empirical": [f"target.path={EMPIRICAL_FILE}"]}
 def target_args(name: str) -> list[str]:
     """`target=<name>` and the overrides it needs (a data file for `empirical`)."""
     return [f"target={name}", *TARGET_ARGS.get(name, [])]
+
+
+def rotation(*axes: list[str]):
+    """Every combination of `axes` as pytest params. The default suite runs those
+    whose indices sum to a multiple of the last axis's length: each combination
+    of the other axes with one value of the last, in rotation, so every value of
+    every axis runs. The others are marked `slow` (`pytest -m slow` runs them):
+    each combination costs a compilation."""
+    import itertools
+
+    out = []
+    for idx in itertools.product(*(range(len(a)) for a in axes)):
+        values = [a[i] for a, i in zip(axes, idx, strict=True)]
+        slow = sum(idx) % len(axes[-1]) != 0
+        marks = [pytest.mark.slow] if slow else []
+        out.append(pytest.param(*values, marks=marks, id="-".join(map(str, values))))
+    return out
 
 
 def compose_cfg(*overrides: str):

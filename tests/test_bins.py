@@ -26,6 +26,7 @@ from .conftest import (
     GRID_TARGETS,
     MODELS,
     compose_cfg,
+    rotation,
     target_args,
 )
 
@@ -100,9 +101,9 @@ def test_decode_modes():
     assert out[0] == 1.5 and np.isnan(out[1]) and np.isnan(out[2])  # no valid category
 
 
-@pytest.mark.parametrize("target", ["1d_trimodal", "2d_gmm"])
-@pytest.mark.parametrize("n", [2, 7, 20])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(
+    "target, n, model", rotation(["1d_trimodal", "2d_gmm"], [2, 7, 20], MODELS)
+)
 def test_every_model_trains_binned_to_finite_metrics(model, target, n):
     cfg = compose_cfg(
         f"model={model}", f"target={target}", f"bins.n={n}", *FAST, "train.steps=60"

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from genbench.encoding import make_encoding
-from genbench.metrics import kl_divergence
+from genbench.metrics import Evaluator, kl_divergence
 from genbench.targets import Empirical, TargetError
-from genbench.train import Evaluator
 
 from .conftest import FAST, run_cli
 

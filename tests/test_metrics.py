@@ -226,7 +226,7 @@ def _target(name, *overrides):
 def _score(target, x, encoding=None, hist_bins=None):
     import jax
 
-    from genbench.train import Evaluator
+    from genbench.metrics import Evaluator
 
     ev = Evaluator(target, encoding, hist_bins)
     x = jnp.asarray(x, jnp.float32)

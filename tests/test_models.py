@@ -253,3 +253,18 @@ def test_step_flops_count_the_step_and_grow_with_the_batch(family):
     # a one-layer step: at least the forward matmuls of every batch row, and
     # close to proportional to the batch (the parameter update is a fixed part)
     assert small >= 64 * 16 * 2 and 3.0 < big / small <= 4.0
+
+
+def test_a_family_declares_its_own_figures(tmp_path):
+    from genbench.encoding import make_encoding
+    from genbench.targets import Mixture1D
+
+    encoding = make_encoding(Mixture1D("t", [-1.0, 1.0], [0.5, 0.5]), 0, "hard")
+    nets = VAE().build(jr.key(0), 1, 8)
+    draws = VAE().figures(nets, encoding)
+    assert list(draws) == ["latent_manifold.png"]
+    meta = dict(model="vae", target="t", budget=1, hidden=8, n_params=1, seeds=[0])
+    draws["latent_manifold.png"](tmp_path / "m.png", meta)
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    assert VAE(latent_dim=3).figures(nets, encoding) == {}
+    assert GAN().figures(None, encoding) == {} and RBM().figures(None, encoding) == {}

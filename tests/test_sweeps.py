@@ -8,6 +8,8 @@ import json
 import re
 import shutil
 
+import pytest
+
 from genbench import report
 
 from .conftest import FAST, run_cli
@@ -16,7 +18,12 @@ SWEEP = ["-m", "model=gan", "budget.params=10,400", *FAST]
 
 
 def test_failing_job_is_recorded_the_others_finish_and_resume_skips(tmp_path):
-    proc = run_cli(*SWEEP, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    # through the joblib launcher (parallel processes; failures counted from the
+    # job folders), resumed below with the default one
+    proc = run_cli(
+        *SWEEP, "hydra/launcher=local_parallel", "hydra.sweep.dir=sweep", cwd=tmp_path
+    )
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
     assert proc.returncode == 1  # one job failed
     assert "1 job(s) failed" in proc.stderr and "budget.params=10" in proc.stderr
     sweep = tmp_path / "sweep"
@@ -43,10 +50,21 @@ def test_failing_job_is_recorded_the_others_finish_and_resume_skips(tmp_path):
 
 
 def test_report_tolerates_missing_jobs_and_formats(tmp_path, capsys):
-    proc = run_cli("-m", "model=vae,rbm", *FAST, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    # the jobs run through the submitit launcher (local processes, as on SLURM)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=submitit_local_cpu",
+        "model=vae,rbm",
+        *FAST,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     sweep = tmp_path / "sweep"
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert (sweep / "summary.md").exists()
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    for job in jobs:
+        assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
     (jobs[1] / "metrics.json").unlink()  # a job that never finished
     shutil.rmtree(jobs[1] / "params")
     assert report.main([str(sweep), "--format", "json"]) == 0
@@ -91,45 +109,20 @@ def test_markdown_marks_best_and_unresolved_differences():
     assert c.startswith("0.5100") and line.endswith("| 0.0010 |")
 
 
-def test_joblib_launcher_runs_jobs_in_parallel_processes_and_counts_failures(tmp_path):
-    proc = run_cli(
-        *SWEEP, "hydra/launcher=local_parallel", "hydra.sweep.dir=sweep", cwd=tmp_path
-    )
-    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
-    assert proc.returncode == 1 and "1 job(s) failed" in proc.stderr
-    rows = report.collect([tmp_path / "sweep"])
-    assert {r["status"] for r in rows} == {"ok", "config_error"}
-
-
-def test_submitit_local_launcher(tmp_path):
-    proc = run_cli(
-        "-m",
-        "hydra/launcher=submitit_local_cpu",
-        "model=vae",
-        *FAST,
-        "hydra.sweep.dir=sweep",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (job,) = [p for p in (tmp_path / "sweep").iterdir() if p.name.startswith("0_")]
-    assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
-    assert (tmp_path / "sweep" / "summary.md").exists()
-
-
 def _job(folder, *overrides, kl=(0.1, 0.2), status="ok", age=0, **extra):
     """A job folder as genbench writes it (metrics.json from a composed config,
     a little samples.npz), without training: for the report's grouping."""
     import os
 
     import numpy as np
-    from omegaconf import OmegaConf
 
+    from genbench.config import resolved
     from genbench.identity import identity_hash
 
     from .conftest import compose_cfg
 
     cfg = compose_cfg(*overrides)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = resolved(cfg)  # as run_record stores it (typed by the classes)
     t = cfg.train
     seeds = list(range(t.seed, t.seed + len(kl)))
     choices = dict(model="gan", target="1d_trimodal")
@@ -227,6 +220,7 @@ def test_report_never_pools_two_configurations_nor_a_seed_twice(tmp_path, capsys
     assert (tmp_path / "rep" / "summary.md").read_text() == md
 
 
+@pytest.mark.slow  # three sweeps, four trainings; resume's logic: test_identity.py
 def test_resume_finds_jobs_by_configuration_and_says_why_it_reruns(tmp_path):
     fast = [o for o in FAST if not o.startswith("jax_cache")]
     cache = f"jax_cache={FAST[-1].partition('=')[2]}"
@@ -280,6 +274,7 @@ def test_resume_finds_jobs_by_configuration_and_says_why_it_reruns(tmp_path):
     assert json.loads((j400 / "metrics.json").read_text())["status"] == "ok"
 
 
+@pytest.mark.slow  # two sweeps; the names' rule: test_identity.py (short_dirname)
 def test_long_list_overrides_give_short_stable_folder_names(tmp_path):
     twelve = [
         "target.means=[" + ",".join(f"{m - 5.5:.1f}" for m in range(12)) + "]",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from typing import Any, NamedTuple
 
@@ -35,12 +36,13 @@ from .conftest import (
     MODELS,
     TARGETS,
     compose_cfg,
+    rotation,
     target_args,
+    variant_of,
 )
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("target, model", rotation(TARGETS, MODELS))
 def test_every_target_and_model_trains_to_finite_metrics(model, target):
     cfg = compose_cfg(f"model={model}", *target_args(target), *FAST)
     spec = build_run(cfg)
@@ -420,6 +422,15 @@ def test_bad_values_name_the_key(override, key):
         validate(compose_cfg(override))
 
 
+def test_families_and_variants_are_told_apart_by_defaults_not_names(tmp_path):
+    (tmp_path / "real_nvp.yaml").write_text("_target_: x.RealNVP\nname: real_nvp\n")
+    (tmp_path / "small.yaml").write_text("defaults:\n  - real_nvp\n  - _self_\n")
+    assert variant_of("real_nvp", tmp_path) is None  # a family, "_" or not
+    assert variant_of("small", tmp_path) == "real_nvp"
+    assert {"gan", "rbm", "vae"} <= set(MODELS)
+    assert all(variant_of(v) in MODELS for v in MODEL_VARIANTS)
+
+
 @pytest.mark.parametrize("variant", MODEL_VARIANTS)
 def test_model_variants_train(variant):
     spec = build_run(compose_cfg(f"model={variant}", *FAST))
@@ -433,3 +444,27 @@ def test_experiments_compose(experiment):
     validate(cfg)
     if experiment == "original":
         assert cfg.train.steps == 100_000 and cfg.train.batch_size == 128
+
+
+@pytest.mark.parametrize(
+    "model, key, allowed",
+    [
+        ("gan", "optimizer", "genbench.models.base:OPTIMIZERS"),
+        ("gan", "schedule", "genbench.models.base:SCHEDULES"),
+        ("gan", "rng", "genbench.rng:IMPLS"),
+        ("vae", "binned_loss", "genbench.models.vae:BINNED_LOSSES"),
+        ("rbm", "visible", "genbench.models.rbm:VISIBLE"),
+        ("rbm", "init_scheme", "genbench.models.rbm:INIT_SCHEMES"),
+        ("rbm", "cd_init", "genbench.models.rbm:CD_INITS"),
+        ("rbm", "sampler", "genbench.models.rbm:SAMPLERS"),
+    ],
+)
+def test_each_allowed_values_list_is_the_one_next_to_its_code(model, key, allowed):
+    import importlib
+
+    module, name = allowed.split(":")
+    values = getattr(importlib.import_module(module), name)
+    for value in values:  # every listed value is accepted
+        build_run(compose_cfg(f"model={model}", f"model.{key}={value}", *FAST))
+    with pytest.raises(ConfigError, match=re.escape(f"{values}")):
+        build_run(compose_cfg(f"model={model}", f"model.{key}=nope", *FAST))

@@ -15,6 +15,7 @@ are pure: state in, state out.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ def block_softmax(logits: Array, blocks: tuple[int, int]) -> Array:
 
 
 ACTIVATIONS = ("leaky_relu", "relu", "tanh", "elu", "silu")
+OPTIMIZERS = ("adam", "sgd")  # model.optimizer (make_optimizer)
+SCHEDULES = ("constant", "cosine")  # model.schedule (make_optimizer)
 
 
 def _activate(x: Array, name: str, slope: float) -> Array:
@@ -96,12 +99,13 @@ def make_optimizer(
     elif schedule == "cosine":
         rate = optax.cosine_decay_schedule(lr, decay_steps=max(1, n_steps))
     else:
-        raise ValueError(f"model.schedule={schedule!r}; allowed: constant, cosine")
+        allowed = ", ".join(SCHEDULES)
+        raise ValueError(f"model.schedule={schedule!r}; allowed: {allowed}")
     if name == "adam":
         return optax.adam(rate, b1=b1, b2=b2)
     if name == "sgd":
         return optax.sgd(rate, momentum=momentum or None)
-    raise ValueError(f"model.optimizer={name!r}; allowed: adam, sgd")
+    raise ValueError(f"model.optimizer={name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,12 @@ class AbstractFamily(abc.ABC):
         if isinstance(cost, list):  # older JAX: one dict per program
             cost = cost[0]
         return float((cost or {}).get("flops", float("nan")))
+
+    def figures(self, nets: eqx.Module, encoding: Any) -> dict[str, Callable]:
+        """The figures this family adds to a run's `plots/` folder, drawn from
+        one seed's networks `nets`: file name -> `draw(path, meta)`. None by
+        default; a family declares its own (the VAE its latent manifold)."""
+        return {}
 
     def params(self, state: Any) -> eqx.Module:
         """The networks inside a training state (what gets saved)."""

@@ -204,9 +204,8 @@ class GAN(AbstractFamily):
     def compiler_options(self) -> dict[str, str]:
         """No YNNPACK fusions: XLA hands small reductions (the bias gradients over
         the batch, the softmax backward over a block's units) to YNNPACK, which is
-        slow at these shapes; XLA's own loops are faster. Measured with 8 seeds:
-        binned 1.25x, continuous 1.05x (the VAE ran 1.4x slower without them, the
-        RBM the same)."""
+        slow at these shapes; XLA's own loops are faster (measured: README, *Speed*;
+        the VAE and the RBM keep them)."""
         return {"xla_cpu_experimental_ynn_fusion_type": ""}
 
     def sample(self, state, key, n):

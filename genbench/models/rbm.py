@@ -41,6 +41,12 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .. import rng
 from .base import AbstractFamily, make_optimizer
 
+# Allowed values of the RBM's string options (checked in config.validate).
+INIT_SCHEMES = ("normal", "spread")
+CD_INITS = ("data", "noise")
+SAMPLERS = ("gibbs", "gibbs_langevin")
+VISIBLE = ("softmax", "bernoulli")
+
 __all__ = [
     "RBM",
     "GaussianRBM",
@@ -166,10 +172,10 @@ def free_energy_grad(
     gw = -vtp / n
     gb = -jnp.mean((v - rbm.b) / s2, axis=0)
     # The batch sum of p as a product too (ones^T p): XLA hands a plain sum
-    # over the batch axis to a reduction that took 2-4x longer than the product
-    # above. `vs * 0 + 1` (1 where vs is finite) keeps the seed axis under vmap,
-    # so both products take the same form; a constant vector makes XLA
-    # transpose p first.
+    # over the batch axis to a reduction slower than the product above.
+    # `vs * 0 + 1` (1 where vs is finite) keeps the seed axis under vmap, so
+    # both products take the same form; a constant vector makes XLA transpose
+    # p first.
     ones = vs[:, :1] * 0 + 1
     gc = -(ones.T @ p)[0] / n
     if rbm.log_sigma is None:
@@ -330,10 +336,9 @@ class RBM(AbstractFamily):
         """512-bit vectors where the CPU has them. The RBM's step and Gibbs chains
         are elementwise work over (batch x hidden) activations (two logistic
         functions and a Bernoulli draw per unit), and XLA's default preference for
-        256-bit vectors leaves half of an AVX-512 unit idle: 1.2-1.35x faster on
-        this project's 2-core AMD EPYC (scripts/bench.py). The GAN and VAE, with
-        narrow layers, ran about 5 % slower with it. CPUs without 512-bit vectors
-        ignore the preference."""
+        256-bit vectors leaves half of an AVX-512 unit idle (measured: README,
+        *Speed*; the GAN and VAE, with narrow layers, are slower with it, so they
+        keep the default). CPUs without 512-bit vectors ignore the preference."""
         return {"xla_cpu_prefer_vector_width": "512"}
 
     @property

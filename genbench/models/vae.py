@@ -24,6 +24,9 @@ from .base import AbstractFamily, OneHiddenMLP, make_optimizer
 
 __all__ = ["VAE", "VAENets", "VAEState", "gaussian_kl", "vae_loss"]
 
+BINNED_LOSSES = ("categorical", "mse")  # model.binned_loss (vae_loss)
+BINARY_LOSSES = ("cross_entropy", "mse")  # model.binary_loss (vae_loss)
+
 
 def gaussian_kl(mu: Float[Array, "n z"], logvar: Float[Array, "n z"]) -> Array:
     """KL(N(mu, exp(logvar)) || N(0, I)) per row, summed over latent dimensions."""
@@ -137,3 +140,15 @@ class VAE(AbstractFamily):
         else:
             p = jnp.clip(out, 0.0, 1.0)
         return rng.bernoulli(kb, p, self.rng)
+
+    def figures(self, nets, encoding):
+        """With a 2D latent: the decoder's output over a grid of z
+        (`plots.plot_latent_manifold`)."""
+        if self.latent_dim != 2:
+            return {}
+        from functools import partial
+
+        from ..plots import plot_latent_manifold
+
+        draw = partial(plot_latent_manifold, decoder=nets.decoder, encoding=encoding)
+        return {"latent_manifold.png": draw}

@@ -34,8 +34,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from genbench.session import SESSION
 from genbench.tune import (
-    DIVERGED_TRIALS,
     Dimension,
     TuneError,
     format_value,
@@ -415,7 +415,9 @@ class Search:
                     plan.study.tell(number, result.value)
                 else:
                     plan.study.tell(number, state=_fail_state())
-                    DIVERGED_TRIALS.add(os.path.abspath(self.sweep_dir / folder))
+                    SESSION.diverged_trials.add(
+                        os.path.abspath(self.sweep_dir / folder)
+                    )
                 self._report(plan, number, result)
             self.save()
             if stopped:
