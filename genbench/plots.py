@@ -438,14 +438,19 @@ def scatter_panel(ax, target, x: np.ndarray, density=None, modes: bool = True):
         rasterized=True,
     )
     if modes and target.modes is not None:
-        ax.scatter(
-            target.modes[:, 0],
-            target.modes[:, 1],
-            s=40,
-            facecolors="none",
-            edgecolors="k",
-            linewidths=0.6,
-        )
+        _circle_modes(ax, target.modes)
+
+
+def _circle_modes(ax, modes: np.ndarray) -> None:
+    """Open black circles at a mixture's `(modes, 2)` centres."""
+    ax.scatter(
+        modes[:, 0],
+        modes[:, 1],
+        s=40,
+        facecolors="none",
+        edgecolors="k",
+        linewidths=0.6,
+    )
 
 
 def plot_scatter(
@@ -468,14 +473,7 @@ def plot_scatter(
     axes = axes[0]
     _density_panel(axes[0], *density)
     if target.modes is not None:
-        axes[0].scatter(
-            target.modes[:, 0],
-            target.modes[:, 1],
-            s=40,
-            facecolors="none",
-            edgecolors="k",
-            linewidths=0.6,
-        )
+        _circle_modes(axes[0], target.modes)
     axes[0].set_title("target density (exact)", fontsize=9)
     total = None if target.modes is None else len(target.modes)
     for i in range(n):
