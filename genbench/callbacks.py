@@ -1,4 +1,4 @@
-"""Hydra callbacks registered in `conf/config.yaml`."""
+"""Hydra callbacks registered in `genbench/conf/config.yaml`."""
 
 from __future__ import annotations
 

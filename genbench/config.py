@@ -128,7 +128,7 @@ def register_configs() -> None:
     from .identity import short_dirname
     from .train import TrainSettings
 
-    # job folder names of a sweep (conf/config.yaml: hydra.sweep.subdir)
+    # job folder names of a sweep (genbench/conf/config.yaml: hydra.sweep.subdir)
     OmegaConf.register_new_resolver("genbench.dirname", short_dirname, replace=True)
     cs = ConfigStore.instance()
 

@@ -5,7 +5,7 @@ folders, several sweeps together) into tidy rows, one per job per seed, and
 writes `summary.csv`, `summary.md` and `summary_budget.png`. Job folders that
 have a Hydra record but no `metrics.json` (a job that crashed or never ran) are
 rows with status `missing`. A multirun writes the same files into its sweep
-folder when it ends (`SweepSummary`, registered in `conf/config.yaml`).
+folder when it ends (`SweepSummary`, registered in `genbench/conf/config.yaml`).
 """
 
 from __future__ import annotations

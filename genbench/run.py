@@ -28,7 +28,7 @@ register_configs()
 USER_ERRORS = (ValueError, NotImplementedError)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from . import artifacts
     from .config import build_run, resolved

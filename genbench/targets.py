@@ -5,7 +5,7 @@ standardise data for the models), its histogram range, and the exact probability
 of every histogram bin (from a CDF or a pmf), so that the KL divergence compares
 the model against the true distribution rather than against another sample.
 
-Add a target by writing a subclass and a YAML file under `conf/target/` whose
+Add a target by writing a subclass and a YAML file under `genbench/conf/target/` whose
 `_target_` names it; nothing else needs to change.
 """
 
@@ -504,7 +504,7 @@ class Ring2D(AbstractMixture2D):
     Mode k sits at angle 2 pi k / n_modes from the x axis: the "2D ring" of the
     mode-collapse literature (Metz et al. 2017, Srivastava et al. 2017, Lin et al.
     2018). Default range: +-1.55 radius in 31 cells of radius / 10 per axis,
-    so that the modes on the axes lie at cell centres (see `conf/target`).
+    so that the modes on the axes lie at cell centres (see `genbench/conf/target`).
     """
 
     default_hist_bins = 31

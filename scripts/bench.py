@@ -246,7 +246,9 @@ def compose_spec(
         f"train.snapshot_eval_samples={evals}",
         "train.progress=false",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(
+        config_dir=str(ROOT / "genbench" / "conf"), version_base="1.3"
+    ):
         cfg = compose(config_name="config", overrides=overrides)
     return build_run(cfg)
 
@@ -1047,7 +1049,7 @@ def describe_environment() -> dict[str, Any]:
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "git_commit": git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--", "genbench", "conf")),
+        "git_dirty": bool(git("status", "--porcelain", "--", "genbench")),
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
@@ -1068,7 +1070,7 @@ def render_markdown(results: dict[str, Any], settings: BenchSettings) -> str:
         "# genbench trainer benchmark",
         "",
         f"{env['date']}, commit {env['git_commit']}"
-        + (" (genbench/ or conf/ modified)" if env["git_dirty"] else "")
+        + (" (genbench/ modified)" if env["git_dirty"] else "")
         + f", jax {env['jax']}, {env['cpu_count']} CPU cores ({env['platform']}).",
         f"Target {settings.target}, continuous, batch {settings.batch_size}. "
         f"Every figure: median of {settings.repeats} repeat(s) (min–max), each "

@@ -1,7 +1,7 @@
-"""Draw docs/targets.png: one small panel per target of conf/target/ (the README's
-target table). 1D: the exact density (Poisson: its pmf); 2D: the exact density
-(`plots.density_image`); bit vectors: a few of the valid patterns. The
-`empirical` target needs a data file and is left out.
+"""Draw docs/targets.png: one small panel per target of genbench/conf/target/
+(the README's target table). 1D: the exact density (Poisson: its pmf); 2D: the
+exact density (`plots.density_image`); bit vectors: a few of the valid patterns.
+The `empirical` target needs a data file and is left out.
 
     python scripts/target_thumbnails.py [--out docs/targets.png]
 """
@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _target(name: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(
+        config_dir=str(ROOT / "genbench" / "conf"), version_base="1.3"
+    ):
         cfg = compose(config_name="config", overrides=[f"target={name}"])
     return instantiate(cfg.target, _convert_="all")
 
@@ -71,7 +73,7 @@ def main() -> None:
     register_configs()
     names = sorted(
         p.stem
-        for p in (ROOT / "conf" / "target").glob("*.yaml")
+        for p in (ROOT / "genbench" / "conf" / "target").glob("*.yaml")
         if p.stem != "empirical"
     )
     cols = 5

@@ -23,7 +23,7 @@ from genbench.config import register_configs
 from genbench.session import compilation_cache
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "genbench" / "conf"
 TARGETS = sorted(p.stem for p in (CONF / "target").glob("*.yaml"))
 ALL_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 

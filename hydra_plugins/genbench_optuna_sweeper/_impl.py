@@ -214,7 +214,8 @@ class Search:
             _fail(
                 f"model={model} is not allowed: no search space for family "
                 f"{family!r} (hydra.sweeper.spaces has {sorted(spaces)}); add "
-                f"conf/tune/{family}.yaml to conf/experiment/tune.yaml"
+                f"tune/{family}.yaml (in genbench/conf/ or your --config-dir) to the "
+                "defaults of experiment/tune.yaml"
             )
         where = f"hydra.sweeper.spaces.{family}"
         texts = {**(spaces.get(family) or {}), **extra}

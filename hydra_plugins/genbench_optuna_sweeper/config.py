@@ -41,7 +41,8 @@ class GenbenchOptunaSweeperConf:
     trial: TrialConf = field(default_factory=TrialConf)
     retrain: RetrainConf = field(default_factory=RetrainConf)
     # Search space per family (model.name): {key: Hydra sweep syntax}, e.g.
-    # model.lr: tag(log, interval(1e-4, 1e-2)); set from conf/tune/<family>.yaml.
+    # model.lr: tag(log, interval(1e-4, 1e-2)); set from
+    # genbench/conf/tune/<family>.yaml.
     spaces: dict[str, Any] = field(default_factory=dict)
     # Fixed or swept overrides as for the basic sweeper (model: gan,vae,rbm makes
     # one study per family).
