@@ -23,3 +23,14 @@ def _one_host_device_per_core() -> None:
 _one_host_device_per_core()
 
 __version__ = "0.1.0"
+__all__ = ["load_run", "TrainedRun"]
+
+
+def __getattr__(name: str):
+    # `genbench.load_run` without importing JAX on `import genbench` (the XLA
+    # flags above must be set first, and the CLI imports what it needs itself).
+    if name in __all__:
+        from . import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'genbench' has no attribute {name!r}")

@@ -105,7 +105,9 @@ def save_samples(path: Path, samples: np.ndarray, seeds: list[int]) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def _leaf_name(path) -> str:
+def leaf_name(path) -> str:
+    """The name of a parameter array in `seed_<i>.npz`: its path in the networks'
+    tree, dotted (`generator.hidden.weight`)."""
     import jax
 
     name = jax.tree_util.keystr(path)
@@ -116,7 +118,9 @@ def save_params(folder: Path, nets_per_seed: list[Any], seeds: list[int]) -> Non
     """Per seed: `seed_<i>.eqx` (Equinox leaves) and `seed_<i>.npz` (named arrays).
 
     The `.eqx` file loads with `eqx.tree_deserialise_leaves(path, like)` where
-    `like` is `family.build(key, data_dim, hidden)`; the `.npz` needs only numpy.
+    `like` is `family.params(family.init(key, data_dim, hidden))` (with
+    `model.ema`, a GAN's networks hold an EMA generator that `build` lacks); the
+    `.npz` needs only numpy (`runs.load_run` reads it).
     """
     import equinox as eqx
     import jax
@@ -126,7 +130,7 @@ def save_params(folder: Path, nets_per_seed: list[Any], seeds: list[int]) -> Non
         eqx.tree_serialise_leaves(buf, nets)
         atomic_write(Path(folder) / f"seed_{seed}.eqx", buf.getvalue())
         leaves = jax.tree_util.tree_flatten_with_path(nets)[0]
-        arrays = {_leaf_name(p): np.asarray(v) for p, v in leaves}
+        arrays = {leaf_name(p): np.asarray(v) for p, v in leaves}
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         atomic_write(Path(folder) / f"seed_{seed}.npz", buf.getvalue())
