@@ -9,12 +9,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-__all__ = ["OutputDirCheck"]
+__all__ = ["OutputDirCheck", "NeedsMultirun"]
 
 
 def check_writable(key: str, path: str) -> None:
-    """Refuse an output folder that cannot be created or written, before any work."""
-    folder = Path(path)
+    """Refuse an output folder that cannot be created or written, before any work.
+    The folders it creates to find out are removed again (if still empty): a run
+    refused later (`NeedsMultirun`) leaves nothing behind."""
+    folder = Path(path).absolute()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".genbench-write-test"
@@ -28,6 +31,11 @@ def check_writable(key: str, path: str) -> None:
             file=sys.stderr,
         )
         raise SystemExit(1) from None
+    for made in created:  # deepest first
+        try:
+            made.rmdir()
+        except OSError:  # another process has put something there: keep it
+            break
 
 
 class OutputDirCheck(Callback):
@@ -38,3 +46,18 @@ class OutputDirCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
+
+
+class NeedsMultirun(Callback):
+    """Refuse a config that defines a sweep (an experiment setting
+    `hydra.callbacks.needs_multirun`) when run without `-m`: Hydra would run one
+    job of its defaults instead. Before the run folder exists: nothing written."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        task = " ".join(config.hydra.overrides.task)
+        print(
+            "genbench: error: this experiment is a sweep and needs -m: "
+            f"python -m genbench.run -m {task}",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)

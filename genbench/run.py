@@ -61,6 +61,7 @@ def main(cfg: DictConfig) -> float | None:
         print(f"genbench: error: {err}", file=sys.stderr)
         if not multirun:
             SESSION.failed.append(str(err))
+            _discard(out)
             return None
         # In a sweep the job's folder records why it did not run.
         return _failed(out, job, "config_error", str(err), config, choices)
@@ -88,6 +89,25 @@ def _failed(out: Path, job: str, status: str, error: str, config, choices) -> No
     record = artifacts.job_record(status, error, config, choices)
     artifacts.write_json(out / "metrics.json", record)
     SESSION.failed.append(f"{job}: {error}")
+
+
+def _discard(out: Path) -> None:
+    """Remove what Hydra wrote for a refused single run (`.hydra/`, `run.log`),
+    then the run folder and the parents Hydra made (`outputs/<date>/`) if
+    that leaves them empty; never above the working directory. Other files
+    (a `hydra.run.dir` that already held something) stay."""
+    import shutil
+
+    shutil.rmtree(out / ".hydra", ignore_errors=True)
+    (out / "run.log").unlink(missing_ok=True)
+    cwd = Path.cwd().resolve()
+    folder = out.resolve()
+    while folder != cwd and cwd in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty
+            return
+        folder = folder.parent
 
 
 def _choices() -> dict[str, str | None]:

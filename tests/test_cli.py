@@ -12,7 +12,7 @@ import pytest
 
 from genbench.config import ConfigError, build_run
 
-from .conftest import FAST, compose_cfg, run_cli
+from .conftest import CONF, EXPERIMENTS, FAST, compose_cfg, run_cli
 
 
 def test_single_run_writes_every_artifact(tmp_path):
@@ -316,3 +316,48 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
         runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     assert runs[0]["metrics"] == runs[1]["metrics"]
     assert runs[0]["environment"]["versions"] == runs[1]["environment"]["versions"]
+
+
+def _needs_multirun(experiment: str) -> bool:
+    """Whether `+experiment=<name>` composes with the NeedsMultirun callback."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[f"+experiment={experiment}"],
+            return_hydra_config=True,
+        )
+    return "needs_multirun" in cfg.hydra.callbacks
+
+
+def test_every_sweep_experiment_is_marked_as_needing_multirun():
+    # a sweep: sweeper params, or a sweeper of its own (tuning); marked by its key
+    marked = {e for e in EXPERIMENTS if _needs_multirun(e)}
+    assert marked == {"budget_curve", "grid", "original", "tune", "tune_all"}
+
+
+@pytest.mark.parametrize("experiment", ["original", "tune_all"])
+def test_a_sweep_experiment_without_m_is_refused_and_writes_nothing(
+    tmp_path, experiment
+):
+    proc = run_cli(f"+experiment={experiment}", "target=1d_bimodal", cwd=tmp_path)
+    assert proc.returncode == 1
+    hint = (
+        "genbench: error: this experiment is a sweep and needs -m: "
+        f"python -m genbench.run -m +experiment={experiment} target=1d_bimodal"
+    )
+    assert proc.stderr.strip() == hint
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_run_leaves_no_folder(tmp_path):
+    proc = run_cli("train.steps=0", cwd=tmp_path)  # the default outputs/<date>/<time>
+    assert proc.returncode == 1 and "train.steps=0 is not allowed" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    # a folder that held something keeps it, without Hydra's files
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    proc = run_cli("train.steps=0", "hydra.run.dir=mine", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
