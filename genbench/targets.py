@@ -1032,7 +1032,12 @@ class Empirical(AbstractTarget):
         return self.train_.std(axis=0)
 
     def bin_probs(self, edges):
-        counts, _ = np.histogramdd(self.heldout_, bins=[np.asarray(e) for e in edges])
+        # Open-ended grids repeat an infinite edge (an empty cell); histogramdd's
+        # cell widths are then inf - inf. The counts do not use the widths.
+        with np.errstate(invalid="ignore"):
+            counts, _ = np.histogramdd(
+                self.heldout_, bins=[np.asarray(e) for e in edges]
+            )
         return counts / len(self.heldout_)
 
     def density(self, grid):
