@@ -397,7 +397,7 @@ def _objects(cfg: DictConfig, stage: list[str]) -> tuple:
         family_kw,
         n_steps=settings.steps,
         blocks=(target.dim, bins.n) if bins.n else None,
-        bernoulli=encoding.mode == "binary",  # bit vectors: Bernoulli units
+        bernoulli=encoding.bits,  # bit vectors: Bernoulli units
     )
     return target, encoding, family, settings, budget
 

@@ -165,5 +165,10 @@ class VAE(AbstractFamily):
 
         from ..plots import plot_latent_manifold
 
-        draw = partial(plot_latent_manifold, decoder=nets.decoder, encoding=encoding)
+        draw = partial(
+            plot_latent_manifold,
+            decoder=nets.decoder,
+            encoding=encoding,
+            kind=self.output_kind,
+        )
         return {"latent_manifold.png": draw}
