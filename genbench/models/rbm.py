@@ -312,10 +312,9 @@ class RBM(AbstractFamily):
         one_of("model.cd_init", self.cd_init, CD_INITS)
         one_of("model.sampler", self.sampler, SAMPLERS)
         check_optimizer(self.optimizer, self.schedule, lr=self.lr)
-        for key in ("cd_k", "eval_per_chain", "eval_burn_in", "eval_thin"):
+        for key in ("cd_k", "eval_per_chain", "eval_burn_in", "eval_thin", "sigma"):
             positive(f"model.{key}", getattr(self, key))
-        for key in ("sigma", "init_std"):
-            positive(f"model.{key}", getattr(self, key))
+        positive("model.init_std", self.init_std)
         if self.init_scheme == "spread":
             if self.bernoulli:
                 raise ConfigError(
