@@ -22,6 +22,9 @@ def _one_host_device_per_core() -> None:
 
 _one_host_device_per_core()
 
+from .errors import ConfigError  # noqa: E402 (after the XLA flags; imports no JAX)
+
+__all__ = ["ConfigError"]
 __version__ = "0.1.0"
 __all__ = ["load_run", "TrainedRun"]
 

@@ -245,15 +245,6 @@ def job_record(status: str, error: str, config: dict | None, choices: dict) -> d
     }
 
 
-def _decode_label(spec) -> str | None:
-    """How binned samples became positions: a decode mode, or the model's states."""
-    if spec.encoding.mode != "binned":
-        return None
-    if spec.family.output_kind == "states":
-        return "states (the model samples one-hot units)"
-    return spec.encoding.decode_mode
-
-
 def run_record(
     spec, cfg, result, edges, flops, choices: dict, wall: float
 ) -> dict[str, Any]:
@@ -268,7 +259,7 @@ def run_record(
     s = spec.settings
     seeds = list(range(s.seed, s.seed + s.seeds))
     config = resolved(cfg)
-    binary = spec.encoding.mode == "binary"
+    binary = spec.encoding.bits
     # the modes of a mixture: its components of positive weight
     modes_total = None if spec.target.modes is None else len(spec.target.modes)
     ranges = {**METRIC_RANGES, "modes": (0.0, modes_total or 0.0)}
@@ -286,7 +277,7 @@ def run_record(
         "target": spec.target.name,
         "encoding": spec.encoding.mode,
         "bins": cfg.bins.n,
-        "decode": _decode_label(spec),
+        "decode": spec.encoding.decode_label(spec.family.output_kind),
         "budget": {"params": cfg.budget.params, "scope": cfg.budget.scope},
         "hidden": spec.hidden,
         "n_params": spec.n_params,

@@ -3,9 +3,10 @@
 A target or a model family is found through its YAML's `_target_` and nothing
 else: there is no list of classes. `build_run` checks each group against its
 class before any JAX work (argument names, required arguments, value types, from
-the constructor's signature or the dataclass's fields), the classes check their
-own values, and `validate` refuses values that are well-typed but meaningless;
-every refusal is one ConfigError naming the key, the value and what is allowed.
+the constructor's signature or the dataclass's fields); then every class checks
+its own values as it is built (a family in `__check_init__`, the train, budget
+and bins settings in `__post_init__`), and `validate` adds what spans them.
+Every refusal is one ConfigError naming the key, the value and what is allowed.
 The root, `budget`, `bins` and `train` groups keep typed schemas in Hydra's
 ConfigStore. Nothing below `build_run` sees a DictConfig.
 """
@@ -26,10 +27,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from .budget import SCOPES
 from .encoding import DECODE_MODES
-from .models.base import ACTIVATIONS, OPTIMIZERS, SCHEDULES, AbstractFamily
-from .models.rbm import CD_INITS, INIT_SCHEMES, SAMPLERS, VISIBLE
-from .models.vae import BINARY_LOSSES, BINNED_LOSSES
-from .rng import IMPLS
+from .errors import ConfigError, one_of, require
+from .models.base import AbstractFamily
 
 __all__ = [
     "Config",
@@ -41,21 +40,25 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration value is not allowed."""
-
-
 @dataclass
 class BudgetConf:
     # "total": every trained parameter; "sampler": only what draws samples.
     scope: str = "total"
     params: int = 1600
 
+    def __post_init__(self) -> None:
+        require(self.params > 0, "budget.params", self.params, "must be > 0")
+        require(self.scope in SCOPES, "budget.scope", self.scope, " or ".join(SCOPES))
+
 
 @dataclass
 class BinsConf:
     n: int = 0  # 0: continuous data
     decode: str = "hard"
+
+    def __post_init__(self) -> None:
+        require(self.n >= 0 and self.n != 1, "bins.n", self.n, "0 or >= 2")
+        one_of("bins.decode", self.decode, DECODE_MODES)
 
 
 @dataclass
@@ -143,122 +146,26 @@ def register_configs() -> None:
 # --- validation ----------------------------------------------------------------
 
 
-def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
-
-
 def validate(cfg: DictConfig) -> None:
-    """Refuse values that are well-typed but meaningless. Raises ConfigError."""
-    t, b, m = cfg.train, cfg.budget, cfg.model
-    _require(t.steps > 0, "train.steps", t.steps, "must be > 0")
-    _require(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")
-    _require(t.seeds > 0, "train.seeds", t.seeds, "must be > 0")
-    _require(t.seed >= 0, "train.seed", t.seed, "must be >= 0")
-    _require(
-        0 < t.snapshot_percent <= 100,
-        "train.snapshot_percent",
-        t.snapshot_percent,
-        "must be in (0, 100]",
-    )
-    n_snapshots = math.ceil(100 / t.snapshot_percent) if t.snapshot_percent > 0 else 0
-    _require(
-        t.steps >= n_snapshots,
+    """Check `cfg` without training: build its objects, each class refusing its
+    own values, and refuse what no single class can (`_check_across`). Raises
+    ConfigError."""
+    _guarded(_objects, cfg)
+
+
+def _check_across(settings: Any) -> None:
+    """The checks no class makes on its own. A TrainSettings runs with any
+    snapshot_percent (fewer snapshots than asked when the steps are few), but a
+    config that asks for more snapshots than it has steps is refused."""
+    pct = settings.snapshot_percent
+    n_snapshots = math.ceil(100 / pct)
+    require(
+        settings.steps >= n_snapshots,
         "train.steps",
-        t.steps,
-        f"train.snapshot_percent={t.snapshot_percent} asks for {n_snapshots} "
+        settings.steps,
+        f"train.snapshot_percent={pct} asks for {n_snapshots} "
         f"snapshots, so at least {n_snapshots} steps (or a larger snapshot_percent)",
     )
-    _require(t.eval_samples > 0, "train.eval_samples", t.eval_samples, "must be > 0")
-    _require(
-        t.snapshot_eval_samples > 0,
-        "train.snapshot_eval_samples",
-        t.snapshot_eval_samples,
-        "must be > 0",
-    )
-    _require(
-        t.hist_bins is None or t.hist_bins >= 2,
-        "train.hist_bins",
-        t.hist_bins,
-        "must be null (the target's default) or >= 2",
-    )
-    _require(
-        t.devices is None or t.devices >= 1,
-        "train.devices",
-        t.devices,
-        "must be null (one per CPU core) or >= 1",
-    )
-    _require(b.params > 0, "budget.params", b.params, "must be > 0")
-    _require(b.scope in SCOPES, "budget.scope", b.scope, " or ".join(SCOPES))
-    _require(cfg.bins.n >= 0 and cfg.bins.n != 1, "bins.n", cfg.bins.n, "0 or >= 2")
-    _require(
-        cfg.bins.decode in DECODE_MODES,
-        "bins.decode",
-        cfg.bins.decode,
-        str(DECODE_MODES),
-    )
-    for key, allowed in (
-        ("visible", VISIBLE),
-        ("binned_loss", BINNED_LOSSES),
-        ("binary_loss", BINARY_LOSSES),
-        ("rng", IMPLS),
-        ("init_scheme", INIT_SCHEMES),
-        ("cd_init", CD_INITS),
-        ("sampler", SAMPLERS),
-        ("optimizer", OPTIMIZERS),
-        ("schedule", SCHEDULES),
-    ):
-        if key in m:
-            _require(m[key] in allowed, f"model.{key}", m[key], str(allowed))
-    if "gumbel_tau" in m:
-        _require(m.gumbel_tau > 0, "model.gumbel_tau", m.gumbel_tau, "must be > 0")
-    for key in ("lr", "lr_g", "lr_d"):
-        value = m.get(key)
-        if value is not None:
-            _require(value > 0, f"model.{key}", value, "must be > 0")
-    if "activation" in m:
-        _require(
-            m.activation in ACTIVATIONS,
-            "model.activation",
-            m.activation,
-            str(ACTIVATIONS),
-        )
-    for key in ("latent_dim", "cd_k", "eval_per_chain", "eval_burn_in", "eval_thin"):
-        if key in m:
-            _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
-    if "real_label" in m:
-        _require(0 < m.real_label <= 1, "model.real_label", m.real_label, "in (0, 1]")
-    for key in ("beta", "sigma", "init_std"):
-        if key in m:
-            _require(m[key] > 0, f"model.{key}", m[key], "must be > 0")
-    if m.get("init_scheme") == "spread":
-        _require(
-            cfg.bins.n == 0,
-            "model.init_scheme",
-            m.init_scheme,
-            "spread places switching points in continuous data; use normal with bins",
-        )
-        _require(m.spread > 0, "model.spread", m.spread, "must be > 0")
-    if m.get("sampler") == "gibbs_langevin":
-        _require(cfg.bins.n == 0, "model.sampler", m.sampler, "gibbs with bins")
-        _require(
-            0 < m.langevin_eta <= 1, "model.langevin_eta", m.langevin_eta, "in (0, 1]"
-        )
-    if "langevin_steps" in m:
-        _require(m.langevin_steps > 0, "model.langevin_steps", m.langevin_steps, "> 0")
-    if "sigma_lr" in m:
-        _require(m.sigma_lr >= 0, "model.sigma_lr", m.sigma_lr, "must be >= 0")
-    if "r1" in m:
-        _require(m.r1 >= 0, "model.r1", m.r1, "must be >= 0 (0: off)")
-    if "ema" in m:
-        _require(0 <= m.ema < 1, "model.ema", m.ema, "must be in [0, 1) (0: off)")
-    if "persistent_chains" in m:
-        _require(
-            m.persistent_chains >= 0,
-            "model.persistent_chains",
-            m.persistent_chains,
-            ">= 0",
-        )
 
 
 # --- config -> objects -----------------------------------------------------------
@@ -442,11 +349,15 @@ def build_run(cfg: DictConfig) -> RunSpec:
     the wrong type, a `_target_` that cannot be imported, or any other error
     raised while building (named with its config group).
     """
-    from .train import TrainSettings
+    return _guarded(_build_run, cfg)
 
+
+def _guarded(build: typing.Callable, cfg: DictConfig) -> Any:
+    """`build(cfg, stage)`, every error a ConfigError; `stage[0]` names the group
+    being built, for an error that does not name its key."""
     stage = ["config"]
     try:
-        return _build_run(cfg, stage, TrainSettings)
+        return build(cfg, stage)
     except ConfigError:
         raise
     except (ValueError, NotImplementedError) as err:
@@ -456,45 +367,55 @@ def build_run(cfg: DictConfig) -> RunSpec:
         raise ConfigError(f"{stage[0]}: {type(err).__name__}: {err}") from err
 
 
-def _build_run(cfg: DictConfig, stage: list[str], settings_cls: type) -> RunSpec:
-    from .budget import count_params, solve_hidden
+def _objects(cfg: DictConfig, stage: list[str]) -> tuple:
+    """`(target, encoding, family, settings, budget)`, each class checking its
+    own values as it is built; a group that others are built from is built and
+    checked first (train.steps: the family's schedule; bins: the encoding)."""
     from .encoding import make_encoding
+    from .train import TrainSettings
 
     stage[0] = "target"
     target_cls, target_kw = _arguments("target", cfg.get("target"))
     stage[0] = "model"
     family_cls, family_kw = _arguments("model", cfg.get("model"), fixed=FAMILY_ARGS)
     stage[0] = "train"
-    _, train_kw = _arguments("train", cfg.get("train"), cls=settings_cls)
-    stage[0] = "config"
-    # values as the classes take them (`model.lr=-1` is -1.0), as messages show
-    validate(OmegaConf.merge(cfg, {"target": target_kw, "model": family_kw}))
+    _, train_kw = _arguments("train", cfg.get("train"), cls=TrainSettings)
+    settings = _build(TrainSettings, "train", train_kw)
+    _check_across(settings)
+    stage[0] = "budget"
+    budget = BudgetConf(**OmegaConf.to_container(cfg.budget, resolve=True))
+    stage[0] = "bins"
+    bins = BinsConf(**OmegaConf.to_container(cfg.bins, resolve=True))
     stage[0] = "target"
     target = _build(target_cls, "target", target_kw)
     stage[0] = "bins"
-    encoding = make_encoding(target, cfg.bins.n, cfg.bins.decode)
-    blocks = (target.dim, cfg.bins.n) if cfg.bins.n else None
+    encoding = make_encoding(target, bins.n, bins.decode)
     stage[0] = "model"
     family = _build(
         family_cls,
         "model",
         family_kw,
-        n_steps=cfg.train.steps,
-        blocks=blocks,
-        bernoulli=encoding.mode == "binary",  # bit vectors: Bernoulli units
+        n_steps=settings.steps,
+        blocks=(target.dim, bins.n) if bins.n else None,
+        bernoulli=encoding.bits,  # bit vectors: Bernoulli units
     )
+    return target, encoding, family, settings, budget
+
+
+def _build_run(cfg: DictConfig, stage: list[str]) -> RunSpec:
+    from .budget import count_params, solve_hidden
+
+    target, encoding, family, settings, budget = _objects(cfg, stage)
     stage[0] = "budget"
     dim = encoding.model_dim
-    hidden = solve_hidden(family, dim, cfg.budget.params, cfg.budget.scope)
-    stage[0] = "train"
-    settings = _build(settings_cls, "train", train_kw)
+    hidden = solve_hidden(family, dim, budget.params, budget.scope)
     return RunSpec(
         target=target,
         family=family,
         encoding=encoding,
         settings=settings,
         hidden=hidden,
-        n_params=count_params(family, dim, hidden, cfg.budget.scope),
+        n_params=count_params(family, dim, hidden, budget.scope),
         n_params_total=count_params(family, dim, hidden, "total"),
         n_params_sampler=count_params(family, dim, hidden, "sampler"),
     )

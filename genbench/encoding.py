@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -42,10 +43,34 @@ DECODE_MODES = ("hard", "soft", "sample")
 
 
 class AbstractEncoding(abc.ABC):
-    """Maps data (`n dim`) to model space (`n model_dim`) and back."""
+    """Maps data (`n dim`) to model space (`n model_dim`) and back.
+
+    A subclass defines `mode` (its name in metrics.json), `model_dim`, `encode`,
+    `decode`, `decode_label`, and `bits` and `binned`, which tell the code that
+    builds, scores and draws a run what it is handling (no code asks which
+    encoding it has).
+    """
 
     mode: str
     model_dim: int
+
+    @property
+    @abc.abstractmethod
+    def bits(self) -> bool:
+        """The data are bit vectors, seen as they are: the families' units are
+        Bernoulli, samples are 0/1 states, scored as patterns (no cell grid)."""
+
+    @property
+    @abc.abstractmethod
+    def binned(self) -> bool:
+        """Samples are the centres of the encoding's own cells (`edges`): they
+        are scored on that grid, with the true samples quantised alike, and
+        drawn as cells."""
+
+    @abc.abstractmethod
+    def decode_label(self, kind: str) -> str | None:
+        """How `decode` turns samples of `kind` (`AbstractFamily.output_kind`)
+        into positions, for metrics.json; None where there is no choice."""
 
     @abc.abstractmethod
     def encode(self, x: Float[Array, "n dim"]) -> Float[Array, "n model_dim"]: ...
@@ -64,6 +89,11 @@ class Standardise(AbstractEncoding):
     mean: tuple[float, ...]
     std: tuple[float, ...]
     mode: str = "continuous"
+    bits: ClassVar[bool] = False
+    binned: ClassVar[bool] = False
+
+    def decode_label(self, kind):
+        return None
 
     @property
     def model_dim(self) -> int:  # type: ignore[override]
@@ -90,6 +120,13 @@ class OneHotBins(AbstractEncoding):
     edges: tuple[np.ndarray, ...]
     decode_mode: str = "hard"
     mode: str = "binned"
+    bits: ClassVar[bool] = False
+    binned: ClassVar[bool] = True
+
+    def decode_label(self, kind):
+        if kind == "states":
+            return "states (the model samples one-hot units)"
+        return self.decode_mode
 
     @property
     def n_bins(self) -> int:
@@ -166,6 +203,11 @@ class Bits(AbstractEncoding):
 
     n_bits: int
     mode: str = "binary"
+    bits: ClassVar[bool] = True
+    binned: ClassVar[bool] = False
+
+    def decode_label(self, kind):
+        return None
 
     @property
     def model_dim(self) -> int:  # type: ignore[override]

@@ -378,9 +378,7 @@ class Evaluator:
     ):
         self.target = target
         self.encoding = encoding
-        from .encoding import OneHotBins  # encoding.py imports this module
-
-        self.binned = binned = isinstance(encoding, OneHotBins)
+        self.binned = binned = encoding is not None and encoding.binned
         # in-range cells: what the figures show
         self.edges = list(encoding.edges) if binned else target.hist_edges(hist_bins)
         self.cell_edges = scoring_edges(self.edges, open_ends=binned)

@@ -251,18 +251,23 @@ def plot_timeline(
 
 
 def plot_latent_manifold(
-    path: Path, meta: dict, decoder, encoding, extent: float = 3.0, grid: int = 41
+    path: Path,
+    meta: dict,
+    decoder,
+    encoding,
+    kind: str = "values",
+    extent: float = 3.0,
+    grid: int = 41,
 ) -> None:
     """A decoder's output over a `grid x grid` grid of its 2D latent z in
-    [-extent, extent]^2 (first seed), decoded to data space by `encoding`; one
-    heat map per data axis."""
+    [-extent, extent]^2 (first seed), decoded to data space by `encoding` as
+    outputs of `kind` (`AbstractFamily.output_kind`); one heat map per data axis."""
     import jax.numpy as jnp
     import jax.random as jr
 
     ticks = np.linspace(-extent, extent, grid)
     z = np.stack(np.meshgrid(ticks, ticks, indexing="ij"), axis=-1)
     y = decoder(jnp.asarray(z.reshape(-1, 2), jnp.float32))
-    kind = "values" if encoding.mode != "binned" else "logits"
     x = np.asarray(encoding.decode(y, jr.key(0), kind)).reshape(grid, grid, -1)
     dim = x.shape[-1]
     fig, axes = plt.subplots(
@@ -518,7 +523,7 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
         "seeds": list(range(s.seed, s.seed + s.seeds)),
     }
     ev = spec.target.evaluator(spec.encoding, s.hist_bins)
-    if spec.encoding.mode == "binary":
+    if spec.encoding.bits:
         if result.samples is not None:
             plot_patterns(
                 folder / "patterns.png", spec.target, result.samples, result.final, meta
@@ -536,7 +541,7 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
         result.final_hists,
         result.final["kl"],
         meta,
-        binned=spec.encoding.mode == "binned",
+        binned=spec.encoding.binned,
     )
     plot_timeline(
         folder / "timeline.png",
@@ -554,7 +559,7 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
             result.samples,
             result.final,
             meta,
-            binned=spec.encoding.mode == "binned",
+            binned=spec.encoding.binned,
         )
     nets = jax.tree_util.tree_map(lambda x: x[0], spec.family.params(result.states))
     for name, draw in spec.family.figures(nets, spec.encoding).items():

@@ -33,6 +33,7 @@ import jax.random as jr
 import numpy as np
 
 from .encoding import AbstractEncoding
+from .errors import positive, require
 from .memory import available_memory, peak_bytes
 from .metrics import METRICS
 from .models.base import AbstractFamily
@@ -90,6 +91,29 @@ class TrainSettings:
     # Devices the seeds are split across (one XLA host device per CPU core, see
     # genbench/__init__.py); None: as many as there are, at most one per seed.
     devices: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot run. Raises ConfigError naming `train.<key>`."""
+        for key in ("steps", "batch_size", "seeds"):
+            positive(f"train.{key}", getattr(self, key))
+        require(self.seed >= 0, "train.seed", self.seed, "must be >= 0")
+        pct = self.snapshot_percent
+        require(0 < pct <= 100, "train.snapshot_percent", pct, "must be in (0, 100]")
+        positive("train.eval_samples", self.eval_samples)
+        positive("train.snapshot_eval_samples", self.snapshot_eval_samples)
+        hist, devices = self.hist_bins, self.devices
+        require(
+            hist is None or hist >= 2,
+            "train.hist_bins",
+            hist,
+            "must be null (the target's default) or >= 2",
+        )
+        require(
+            devices is None or devices >= 1,
+            "train.devices",
+            devices,
+            "must be null (one per CPU core) or >= 1",
+        )
 
     @property
     def chunk_len(self) -> int:

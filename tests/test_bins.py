@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from genbench.config import build_run
-from genbench.encoding import OneHotBins, make_encoding
+from genbench.encoding import AbstractEncoding, Bits, OneHotBins, make_encoding
 from genbench.models import GAN, RBM, VAE
 from genbench.models.rbm import CategoricalRBM
 from genbench.models.vae import vae_loss
@@ -99,6 +99,34 @@ def test_decode_modes():
     )
     out = np.asarray(hard.decode(states, jr.key(0), "states"))[:, 0]
     assert out[0] == 1.5 and np.isnan(out[1]) and np.isnan(out[2])  # no valid category
+
+
+def test_each_encoding_says_what_it_is_so_no_code_asks_its_class():
+    # What trains, scores and draws a run asks the encoding: bit vectors
+    # (Bernoulli units, patterns), samples on its own cells, the decode label.
+    target = make_target("1d_trimodal")
+    plain, binned = make_encoding(target, 0), make_encoding(target, 7, "soft")
+    bits = make_encoding(make_target("binary_cardinality"), 0)
+    assert not plain.bits and not plain.binned
+    assert not binned.bits and binned.binned
+    assert isinstance(bits, Bits) and bits.bits and not bits.binned
+    assert plain.decode_label("values") is None and bits.decode_label("states") is None
+    assert binned.decode_label("logits") == "soft"
+    assert binned.decode_label("states") == "states (the model samples one-hot units)"
+    assert not target.evaluator(plain).binned and target.evaluator(binned).binned
+    assert target.evaluator(None).edges[0].tolist() == target.hist_edges()[0].tolist()
+
+    class Incomplete(AbstractEncoding):  # a new encoding must answer them
+        mode, model_dim = "other", 1
+
+        def encode(self, x):
+            return x
+
+        def decode(self, y, key, kind="values"):
+            return y
+
+    with pytest.raises(TypeError, match="bits"):
+        Incomplete()
 
 
 @pytest.mark.parametrize(

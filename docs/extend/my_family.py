@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import optax
 
+from genbench import ConfigError
 from genbench.models.base import AbstractFamily
 
 
@@ -29,9 +30,9 @@ class GaussianMixture(AbstractFamily):
     name: str = "gmm"
     lr: float = 1e-2
 
-    def __post_init__(self):
+    def __check_init__(self):  # runs whenever the class is built (config or Python)
         if self.lr <= 0:
-            raise ValueError(f"model.lr={self.lr!r} is not allowed: must be > 0")
+            raise ConfigError(f"model.lr={self.lr!r} is not allowed: must be > 0")
 
     def build(self, key, data_dim, hidden):
         means = jr.normal(key, (hidden, data_dim))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from genbench import ConfigError
 from genbench.targets import AbstractTarget
 
 
@@ -15,7 +16,7 @@ class TwoSquares(AbstractTarget):
 
     def __init__(self, name: str, offset: float = 1.5, side: float = 1.0):
         if side <= 0:
-            raise ValueError(f"target.side={side!r} is not allowed: must be > 0")
+            raise ConfigError(f"target.side={side!r} is not allowed: must be > 0")
         self.name, self.offset, self.side = name, offset, side
         half = offset + side / 2
         self.bounds = ((-half - 0.5, half + 0.5),) * 2

@@ -10,6 +10,11 @@ are pure: state in, state out.
 - `step(state, batch, key)` one training update; returns `(state, logs)`
 - `sample(state, key, n)` `n` samples in model space
 - `compiler_options` XLA options for the trainer's programs of this family
+- `__check_init__()` (optional) refuses values of its own fields: a
+  `ConfigError` naming the key (`model.lr`), the value and what is allowed.
+  Every class's `__check_init__` along the class hierarchy runs when an
+  instance is made (Equinox's pattern), from the config or from Python alike,
+  so a family defines no `__post_init__`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["AbstractFamily", "OneHiddenMLP", "make_optimizer", "block_softmax"]
+from ..errors import one_of, require
+from ..rng import IMPLS
+
+__all__ = [
+    "AbstractFamily",
+    "OneHiddenMLP",
+    "block_softmax",
+    "check_optimizer",
+    "make_optimizer",
+]
 
 
 def block_softmax(logits: Array, blocks: tuple[int, int]) -> Array:
@@ -84,6 +98,17 @@ class OneHiddenMLP(eqx.Module):
         return h @ self.out.weight.T + self.out.bias
 
 
+def check_optimizer(optimizer: str, schedule: str, **rates: float | None) -> None:
+    """Refuse settings `make_optimizer` cannot take (a family's `__check_init__`
+    calls it): the optimiser and the schedule from their lists, and each
+    learning rate in `rates` (`lr=...`, named as the family's key) > 0 or None
+    (unset). Raises ConfigError."""
+    one_of("model.optimizer", optimizer, OPTIMIZERS)
+    one_of("model.schedule", schedule, SCHEDULES)
+    for key, rate in rates.items():
+        require(rate is None or rate > 0, f"model.{key}", rate, "must be > 0")
+
+
 def make_optimizer(
     name: str,
     lr: float,
@@ -120,6 +145,25 @@ class AbstractFamily(abc.ABC):
     bernoulli: bool = False
     # Random numbers of steps and samplers: "hash" (genbench/rng.py) or "threefry".
     rng: str = "hash"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__post_init__" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} defines __post_init__: a family checks its values "
+                "in __check_init__ (see genbench.models.base), which runs with "
+                "every other class's check"
+            )
+
+    def __post_init__(self) -> None:
+        """Run each class's own `__check_init__`, the most basic first."""
+        for cls in reversed(type(self).__mro__):
+            check = cls.__dict__.get("__check_init__")
+            if check is not None:
+                check(self)
+
+    def __check_init__(self) -> None:
+        one_of("model.rng", self.rng, IMPLS)
 
     @property
     def output_kind(self) -> str:

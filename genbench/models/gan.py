@@ -26,7 +26,14 @@ import optax
 from jaxtyping import Array, Float
 
 from .. import rng
-from .base import AbstractFamily, OneHiddenMLP, make_optimizer
+from ..errors import one_of, positive, require
+from .base import (
+    ACTIVATIONS,
+    AbstractFamily,
+    OneHiddenMLP,
+    check_optimizer,
+    make_optimizer,
+)
 
 __all__ = [
     "GAN",
@@ -95,6 +102,19 @@ class GAN(AbstractFamily):
     gumbel_tau: float = 1.0
     r1: float = 0.0  # weight of the R1 penalty on real data; 0: off
     ema: float = 0.0  # decay of the generator's weight average for sampling; 0: off
+
+    def __check_init__(self) -> None:
+        check_optimizer(
+            self.optimizer, self.schedule, lr=self.lr, lr_g=self.lr_g, lr_d=self.lr_d
+        )
+        positive("model.gumbel_tau", self.gumbel_tau)
+        one_of("model.activation", self.activation, ACTIVATIONS)
+        positive("model.latent_dim", self.latent_dim)
+        require(
+            0 < self.real_label <= 1, "model.real_label", self.real_label, "in (0, 1]"
+        )
+        require(self.r1 >= 0, "model.r1", self.r1, "must be >= 0 (0: off)")
+        require(0 <= self.ema < 1, "model.ema", self.ema, "must be in [0, 1) (0: off)")
 
     def _fake(self, gen, z, key, straight_through: bool = True, exact: bool = False):
         """Generator output in the form the discriminator sees real data.

@@ -39,9 +39,10 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import rng
-from .base import AbstractFamily, make_optimizer
+from ..errors import ConfigError, one_of, positive, require
+from .base import AbstractFamily, check_optimizer, make_optimizer
 
-# Allowed values of the RBM's string options (checked in config.validate).
+# Allowed values of the RBM's string options (checked in RBM.__check_init__).
 INIT_SCHEMES = ("normal", "spread")
 CD_INITS = ("data", "noise")
 SAMPLERS = ("gibbs", "gibbs_langevin")
@@ -305,17 +306,47 @@ class RBM(AbstractFamily):
     eval_thin: int = 2
     visible: str = "softmax"  # binned mode: softmax (categorical) or bernoulli units
 
-    def __post_init__(self):
-        if self.bernoulli and self.init_scheme != "normal":
-            raise ValueError(
-                f"model.init_scheme={self.init_scheme!r} is not allowed with bit "
-                "vectors: spread places switching points in continuous data; use normal"
+    def __check_init__(self) -> None:
+        one_of("model.visible", self.visible, VISIBLE)
+        one_of("model.init_scheme", self.init_scheme, INIT_SCHEMES)
+        one_of("model.cd_init", self.cd_init, CD_INITS)
+        one_of("model.sampler", self.sampler, SAMPLERS)
+        check_optimizer(self.optimizer, self.schedule, lr=self.lr)
+        for key in ("cd_k", "eval_per_chain", "eval_burn_in", "eval_thin", "sigma"):
+            positive(f"model.{key}", getattr(self, key))
+        positive("model.init_std", self.init_std)
+        if self.init_scheme == "spread":
+            if self.bernoulli:
+                raise ConfigError(
+                    f"model.init_scheme={self.init_scheme!r} is not allowed with bit "
+                    "vectors: spread places switching points in continuous data; "
+                    "use normal"
+                )
+            require(
+                self.blocks is None,
+                "model.init_scheme",
+                self.init_scheme,
+                "spread places switching points in continuous data; use normal with "
+                "bins",
             )
-        if self.bernoulli and self.sampler != "gibbs":
-            raise ValueError(
-                f"model.sampler={self.sampler!r} is not allowed with bit vectors: "
-                "Langevin moves need continuous visibles; use gibbs"
+            positive("model.spread", self.spread)
+        if self.sampler == "gibbs_langevin":
+            if self.bernoulli:
+                raise ConfigError(
+                    f"model.sampler={self.sampler!r} is not allowed with bit vectors: "
+                    "Langevin moves need continuous visibles; use gibbs"
+                )
+            require(
+                self.blocks is None, "model.sampler", self.sampler, "gibbs with bins"
             )
+            eta = self.langevin_eta
+            require(0 < eta <= 1, "model.langevin_eta", eta, "in (0, 1]")
+        require(
+            self.langevin_steps > 0, "model.langevin_steps", self.langevin_steps, "> 0"
+        )
+        require(self.sigma_lr >= 0, "model.sigma_lr", self.sigma_lr, "must be >= 0")
+        pcd = self.persistent_chains
+        require(pcd >= 0, "model.persistent_chains", pcd, ">= 0")
 
     @property
     def output_kind(self) -> str:

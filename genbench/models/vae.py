@@ -20,7 +20,14 @@ import optax
 from jaxtyping import Array, Float
 
 from .. import rng
-from .base import AbstractFamily, OneHiddenMLP, make_optimizer
+from ..errors import one_of, positive
+from .base import (
+    ACTIVATIONS,
+    AbstractFamily,
+    OneHiddenMLP,
+    check_optimizer,
+    make_optimizer,
+)
 
 __all__ = ["VAE", "VAENets", "VAEState", "gaussian_kl", "vae_loss"]
 
@@ -95,6 +102,14 @@ class VAE(AbstractFamily):
     binned_loss: str = "categorical"  # binned mode: categorical cross-entropy or mse
     binary_loss: str = "cross_entropy"  # bit vectors: Bernoulli cross-entropy or mse
 
+    def __check_init__(self) -> None:
+        one_of("model.binned_loss", self.binned_loss, BINNED_LOSSES)
+        one_of("model.binary_loss", self.binary_loss, BINARY_LOSSES)
+        check_optimizer(self.optimizer, self.schedule, lr=self.lr)
+        one_of("model.activation", self.activation, ACTIVATIONS)
+        positive("model.latent_dim", self.latent_dim)
+        positive("model.beta", self.beta)
+
     def _opt(self):
         return make_optimizer(
             self.optimizer, self.lr, self.n_steps, self.schedule, self.b1, self.b2
@@ -150,5 +165,10 @@ class VAE(AbstractFamily):
 
         from ..plots import plot_latent_manifold
 
-        draw = partial(plot_latent_manifold, decoder=nets.decoder, encoding=encoding)
+        draw = partial(
+            plot_latent_manifold,
+            decoder=nets.decoder,
+            encoding=encoding,
+            kind=self.output_kind,
+        )
         return {"latent_manifold.png": draw}
