@@ -1,8 +1,8 @@
-"""Benchmark genbench: trainer speed, whole runs, scaling.
+"""Benchmark genbench: trainer speed, whole runs, scaling, study throughput.
 
 Run from the repository root: `python -m scripts.bench [--quick] [...]`.
 
-Every section runs on `1d_trimodal`, continuous data (`bins.n=0`), batch 128,
+Sections 1 to 3 run on `1d_trimodal`, continuous data (`bins.n=0`), batch 128,
 in one process and one run. Every figure is the median of `--repeats` repeats
 with its min-max spread; every repeat of a trainer measurement is a fresh
 `train()` call (so it compiles afresh and its compile time is a repeat too).
@@ -19,6 +19,10 @@ with its min-max spread; every repeat of a trainer measurement is a fresh
    seeds and against the parameter budget, with the FLOPs of one step (XLA's
    cost analysis, `AbstractFamily.step_flops`) and their rate as a share of a
    measured 1024 x 1024 float32 matmul.
+4. study (`study.py`): three sweeps of the real CLI in subprocesses (the
+   original's study with a cold and a warm compilation cache, a default GAN job,
+   `+experiment=grid train.steps=5000`), each job's wall time split into
+   start-up, compile, train, evaluation and artifacts/plots, the largest named.
 
 Writes bench.json and bench.md (and scaling.png) into `--out` (default
 `bench_results/` at the repository root, which git ignores).
@@ -41,10 +45,11 @@ from typing import Any
 
 from genbench.config import register_configs
 
-from . import compare, runs, scaling
+from . import compare, runs, scaling, study
 from .common import (
     ROOT,
     SECTIONS,
+    STUDY_CASES,
     BenchSettings,
     describe_environment,
     format_stat,
@@ -103,6 +108,21 @@ def parse_settings(argv: Sequence[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--budget-seeds", type=int, metavar="N", help="seeds of the budget curve (1)"
     )
+    parser.add_argument(
+        "--study-cases",
+        nargs="+",
+        choices=STUDY_CASES,
+        help="sweeps of the study section (all)",
+    )
+    parser.add_argument(
+        "--study-repeats", type=int, metavar="N", help="repeats of each sweep (1)"
+    )
+    parser.add_argument(
+        "--study-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="extra overrides of every study job, e.g. a launcher preset",
+    )
     args = parser.parse_args(argv)
     settings = BenchSettings(out=args.out.resolve())
     if args.quick:
@@ -114,8 +134,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> BenchSettings:
         if k in names and k not in ("out", "quick") and v is not None
     }
     settings = dataclasses.replace(settings, **given)
-    if settings.repeats < 1 or settings.seconds <= 0:
-        parser.error("--repeats must be >= 1 and --seconds > 0")
+    if settings.repeats < 1 or settings.seconds <= 0 or settings.study_repeats < 1:
+        parser.error("--repeats and --study-repeats must be >= 1 and --seconds > 0")
     return settings
 
 
@@ -148,6 +168,7 @@ def render_markdown(results: dict[str, Any], settings: BenchSettings) -> str:
         ("compare", compare),
         ("runs", runs),
         ("scaling", scaling),
+        ("study", study),
     ):
         if results.get(name):
             lines += section.markdown(results, settings)
@@ -201,6 +222,8 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     if "runs" in settings.sections:
         results["runs"] = runs.time_whole_runs(settings)
         save_results(results, settings)
+    if "study" in settings.sections:
+        results["study"] = study.measure_study(settings)
     results["load_average"]["end"] = round(os.getloadavg()[0], 2)
     results["bench_seconds"] = time.perf_counter() - t_start
     save_results(results, settings)
@@ -208,9 +231,11 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, run, print where the results are."""
+    """Entry point: parse, run, print the study's table and where the results are."""
     settings = parse_settings(argv)
     results = run_benchmark(settings)
+    if results.get("study"):
+        print("\n".join(study.markdown(results, settings)).strip())
     log(
         f"done in {results['bench_seconds']:.0f} s: "
         f"{settings.out / 'bench.md'}, bench.json"

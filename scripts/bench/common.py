@@ -19,7 +19,8 @@ from typing import Any
 from genbench.config import RunSpec, build_run
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("compare", "runs", "scaling")
+SECTIONS = ("compare", "runs", "scaling", "study")
+STUDY_CASES = ("original", "gan", "grid")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class BenchSettings:
     eval_samples: int = 1000  # evaluation of trainer measurements (not timed)
     matmul_size: int = 1024
     run_overrides: tuple[str, ...] = ()  # extra overrides of the whole runs
+    study_cases: tuple[str, ...] = STUDY_CASES  # sweeps of the study section
+    study_repeats: int = 1  # each sweep is minutes long: once by default
+    study_overrides: tuple[str, ...] = ()  # extra overrides of every study job
 
 
 def make_quick(settings: BenchSettings) -> BenchSettings:
