@@ -246,12 +246,14 @@ def job_record(status: str, error: str, config: dict | None, choices: dict) -> d
 
 
 def run_record(
-    spec, cfg, result, edges, flops, choices: dict, wall: float
+    spec, cfg, result, edges, flops, choices: dict, timing: dict[str, float]
 ) -> dict[str, Any]:
     """metrics.json of a run: its status, sizes, per-seed outcome, every metric's
     statistics (`seed_stats`), timings, identity and the resolved config.
     `edges` are the in-range cell edges per axis it was scored on (bit-vector
-    targets: None); `flops` is the future of `family.step_flops`."""
+    targets: None); `flops` is the future of `family.step_flops`; `timing`: the
+    seconds of the job's parts outside `train` (wall, setup, artifacts, plots) and
+    its start and end (Unix time), merged with the trainer's timings."""
     from .config import resolved
     from .identity import identity_hash
     from .metrics import METRIC_RANGES
@@ -302,7 +304,7 @@ def run_record(
         "patterns_total": spec.target.n_patterns if binary else None,
         "coverage_samples": spec.target.coverage_samples if binary else None,
         "metrics": metrics,
-        "timing": {**result.timings, "wall_seconds": wall},
+        "timing": {**result.timings, **timing},
         "identity": identity_hash(config),
         "choices": choices,
         "config": config,

@@ -34,6 +34,7 @@ def main(cfg: DictConfig) -> float | None:
     from .config import build_run, resolved
     from .identity import skip_complete
 
+    started = time.time(), time.perf_counter()  # the job's start-up begins
     hc = HydraConfig.get()
     out, job = Path(hc.runtime.output_dir), " ".join(hc.overrides.task)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -66,9 +67,9 @@ def main(cfg: DictConfig) -> float | None:
         # In a sweep the job's folder records why it did not run.
         return _failed(out, job, "config_error", str(err), config, choices)
     if not multirun:
-        return run_spec(spec, cfg, out)
+        return run_spec(spec, cfg, out, started)
     try:  # in a sweep, a job that raises is recorded and the others go on
-        return run_spec(spec, cfg, out)
+        return run_spec(spec, cfg, out, started)
     except Exception as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -126,13 +127,20 @@ def _check_memory(spec, cfg: DictConfig) -> None:
     check_memory(*args, cfg.budget.params, cfg.budget.scope)
 
 
-def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
-    """Train, write every artifact under `out`, print the summary; returns mean KL."""
+def run_spec(
+    spec, cfg: DictConfig, out: Path, started: tuple[float, float] | None = None
+) -> float | None:
+    """Train, write every artifact under `out`, print the summary; returns mean KL.
+
+    `started`: the job's start as (`time.time()`, `time.perf_counter()`), for the
+    start-up part of metrics.json's `timing` (None: the start of this call)."""
     from . import artifacts, plots
     from .report import run_summary
     from .train import train
 
     t0 = time.perf_counter()
+    started = started or (time.time(), t0)
+    spent = {"artifacts_seconds": 0.0}  # writing history and parameters
     s, saved = spec.settings, []
     seeds = list(range(s.seed, s.seed + s.seeds))
     # A step's FLOPs (XLA's cost analysis, for the training-budget figures),
@@ -146,8 +154,10 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
     def save_training(result) -> None:
         """History and parameters, written before the final evaluation (and
         after an interruption): a failure there loses no training."""
+        t = time.perf_counter()
         artifacts.save_training(out, spec.family, result, seeds)
         saved.append(True)
+        spent["artifacts_seconds"] += time.perf_counter() - t
 
     try:
         result = train(
@@ -166,12 +176,22 @@ def run_spec(spec, cfg: DictConfig, out: Path) -> float | None:
         return None
     if not saved:
         save_training(result)
+    t1 = time.perf_counter()
     if result.samples is not None:
         artifacts.save_samples(out / "samples.npz", result.samples, seeds)
+    t2 = time.perf_counter()
     edges = plots.plot_run(out / "plots", spec, result, cfg.budget.params)
-    payload = artifacts.run_record(
-        spec, cfg, result, edges, flops, _choices(), time.perf_counter() - t0
-    )
+    t3 = time.perf_counter()
+    spent["artifacts_seconds"] += t2 - t1
+    timing = {
+        "wall_seconds": t3 - t0,
+        "setup_seconds": t0 - started[1],  # config, budget solve, memory check
+        **spent,
+        "plots_seconds": t3 - t2,
+        "start_time": started[0],  # Unix time of the job's start
+        "end_time": started[0] + t3 - started[1],
+    }
+    payload = artifacts.run_record(spec, cfg, result, edges, flops, _choices(), timing)
     artifacts.write_json(out / "metrics.json", payload)
     print(run_summary(payload, out))
     if payload["status"] == "failed":

@@ -45,6 +45,13 @@ def test_single_run_writes_every_artifact(tmp_path):
         assert lo <= stat["mean"] <= hi, name
     assert m["metrics"]["kl"]["floor"] < m["metrics"]["kl"]["mean"]
     assert m["timing"]["compile_seconds"] > 0 and m["environment"]["versions"]["jax"]
+    # every part of the job's time (the benchmark's study section splits jobs by it)
+    t, parts = m["timing"], ("compile", "train", "eval", "artifacts", "plots")
+    assert t["setup_seconds"] > 0 and all(t[f"{p}_seconds"] > 0 for p in parts)
+    assert sum(t[f"{p}_seconds"] for p in parts) <= t["wall_seconds"]
+    span = t["setup_seconds"] + t["wall_seconds"]
+    assert t["end_time"] - t["start_time"] == pytest.approx(span, abs=1e-3)
+    assert t["end_time"] <= (out / "metrics.json").stat().st_mtime + 1e-3
     assert m["flops_per_step"] > 2 * 256 * 799  # at least the RBM's v @ W
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))

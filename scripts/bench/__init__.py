@@ -1,0 +1,1 @@
+"""genbench's benchmark, one module per section; `python -m scripts.bench --help`."""
