@@ -79,7 +79,7 @@ OK, DIVERGED, RUNAWAY_PARAMS, RUNAWAY_SAMPLES = 0, 1, 2, 3
 class TrainSettings:
     """Plain settings of a run (the `train` group; its schema is derived from this)."""
 
-    steps: int = 100_000
+    steps: int = 200_000
     batch_size: int = 256
     seed: int = 0
     seeds: int = 8
