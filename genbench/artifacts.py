@@ -15,6 +15,7 @@ import platform
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,68 @@ def save_training(out: Path, family, result, seeds: list[int]) -> None:
         write_csv(out / "history.csv", result.history)
     nets = [family.params(_index(result.states, i)) for i in range(len(seeds))]
     save_params(out / "params", nets, seeds)
+
+
+class TrainingSaver:
+    """`save_training` as `train`'s `on_trained` callback: remembers whether it
+    ran and the seconds it took (metrics.json's `artifacts_seconds`)."""
+
+    def __init__(self, out: Path, family, seeds: list[int]):
+        self.out, self.family, self.seeds = out, family, seeds
+        self.saved, self.seconds = False, 0.0
+
+    def __call__(self, result) -> None:
+        t = time.perf_counter()
+        save_training(self.out, self.family, result, self.seeds)
+        self.saved, self.seconds = True, self.seconds + time.perf_counter() - t
+
+
+def write_run(out: Path, spec, cfg, result, saver, flops, choices, started) -> dict:
+    """Every artifact of a trained run under `out` (what `saver` has not saved
+    yet, samples, figures, metrics.json); returns metrics.json's content.
+    `started`: the job's start (`time.time()`, `time.perf_counter()`) and
+    training's (`time.perf_counter()`), for metrics.json's `timing`."""
+    from .plots import plot_run
+
+    (start_unix, start), t0 = started[:2], started[2]
+    if not saver.saved:
+        saver(result)
+    t1 = time.perf_counter()
+    if result.samples is not None:
+        save_samples(out / "samples.npz", result.samples, saver.seeds)
+    t2 = time.perf_counter()
+    edges = plot_run(out / "plots", spec, result, cfg.budget.params)
+    t3 = time.perf_counter()
+    timing = {
+        "wall_seconds": t3 - t0,
+        "setup_seconds": t0 - start,  # config, budget solve, memory check
+        "artifacts_seconds": saver.seconds + t2 - t1,  # history, params, samples
+        "plots_seconds": t3 - t2,
+        "start_time": start_unix,  # Unix time of the job's start
+        "end_time": start_unix + t3 - start,
+    }
+    payload = run_record(spec, cfg, result, edges, flops, choices, timing)
+    write_json(out / "metrics.json", payload)
+    return payload
+
+
+def discard_refused(out: Path) -> None:
+    """Remove what Hydra wrote for a refused single run (`.hydra/`, `run.log`),
+    then the run folder and the parents Hydra made (`outputs/<date>/`) if
+    that leaves them empty; never above the working directory. Other files
+    (a `hydra.run.dir` that already held something) stay."""
+    import shutil
+
+    shutil.rmtree(out / ".hydra", ignore_errors=True)
+    (out / "run.log").unlink(missing_ok=True)
+    cwd = Path.cwd().resolve()
+    folder = out.resolve()
+    while folder != cwd and cwd in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty
+            return
+        folder = folder.parent
 
 
 def _index(tree, i: int):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses
 import inspect
+import logging
 import math
 import types
 import typing
@@ -128,11 +129,13 @@ def target_schema(cls: type):
 
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
-    from .identity import short_dirname
+    from .identity import run_name, short_dirname
     from .train import TrainSettings
 
     # job folder names of a sweep (genbench/conf/config.yaml: hydra.sweep.subdir)
     OmegaConf.register_new_resolver("genbench.dirname", short_dirname, replace=True)
+    # a single run's folder name (hydra.run.dir)
+    OmegaConf.register_new_resolver("genbench.run_name", run_name, replace=True)
     cs = ConfigStore.instance()
 
     cs.store(name="schema", node=Config)
@@ -406,6 +409,7 @@ def _build_run(cfg: DictConfig, stage: list[str]) -> RunSpec:
     from .budget import count_params, solve_hidden
 
     target, encoding, family, settings, budget = _objects(cfg, stage)
+    _warn_ignored(cfg, encoding, family, settings)
     stage[0] = "budget"
     dim = encoding.model_dim
     hidden = solve_hidden(family, dim, budget.params, budget.scope)
@@ -419,3 +423,23 @@ def _build_run(cfg: DictConfig, stage: list[str]) -> RunSpec:
         n_params_total=count_params(family, dim, hidden, "total"),
         n_params_sampler=count_params(family, dim, hidden, "sampler"),
     )
+
+
+def _warn_ignored(cfg: DictConfig, encoding: Any, family: Any, settings: Any) -> None:
+    """Log one warning line for a setting this run does not use: `bins.decode`
+    changed from its default where nothing is decoded from logits (continuous
+    or bit-vector data, a family that samples one-hot states), `train.devices`
+    above the devices JAX has (the run uses those)."""
+    import jax
+
+    log = logging.getLogger("genbench")
+    decode, label = cfg.bins.decode, encoding.decode_label(family.output_kind)
+    if decode != BinsConf.decode and label != decode:
+        why = f"{encoding.mode} data" if label is None else f"{family.name}: {label}"
+        log.warning(f"bins.decode={decode!r} has no effect here ({why})")
+    available = len(jax.devices())
+    if settings.devices is not None and settings.devices > available:
+        log.warning(
+            f"train.devices={settings.devices} is more than the {available} "
+            f"device(s) JAX has ({jax.default_backend()}); using {available}"
+        )

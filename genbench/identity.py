@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "read_record",
     "find_complete",
     "rerun_reason",
+    "run_name",
     "skip_complete",
     "short_dirname",
 ]
@@ -240,3 +242,16 @@ def short_dirname(name: str, limit: int = 160) -> str:
     digest = hashlib.sha256(raw).hexdigest()[:10]
     head = raw[: limit - 11].decode(errors="ignore")
     return f"{head}_{digest}"
+
+
+def run_name(
+    model: str, target: str, bins: int, scope: str, params: int, steps: int, seeds: int
+) -> str:
+    """A single run's folder name (`hydra.run.dir`, resolver `genbench.run_name`):
+    what tells two runs apart, `rbm_1d_trimodal_bins20_total1600_steps200_seeds2`.
+
+    Characters other than letters, digits and `._=-` become `-` (a file name on
+    any system); cut like `short_dirname`.
+    """
+    name = f"{model}_{target}_bins{bins}_{scope}{params}_steps{steps}_seeds{seeds}"
+    return short_dirname(re.sub(r"[^A-Za-z0-9._=-]", "-", name))

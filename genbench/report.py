@@ -38,6 +38,8 @@ __all__ = [
     "write_summary",
     "SweepSummary",
     "run_summary",
+    "say",
+    "compiling",
     "main",
 ]
 
@@ -869,6 +871,7 @@ class SweepSummary(Callback):
         rows = collect([folder])
         write_summary(folder, rows)
         SESSION.sweep_failures = failures(rows)
+        SESSION.sweep_dir = str(folder)
         print(f"genbench: sweep summary in {folder}/summary.md", file=sys.stderr)
 
 
@@ -931,6 +934,20 @@ def _mode(p: dict) -> str:
     if p["encoding"] != "binned":
         return "continuous"
     return f"binned: {p['bins']} bins per axis, decode={p['decode']}"
+
+
+def say(line: str) -> None:
+    """One console line of the CLI, on stderr: `genbench: <line>`."""
+    print(f"genbench: {line}", file=sys.stderr)
+
+
+def compiling(spec, budget: int, scope: str) -> str:
+    """The line before a run compiles (a cold start is silent for seconds)."""
+    s = spec.settings
+    return (
+        f"compiling {spec.family.name} for {s.seeds} seed(s) on {spec.target.name} "
+        f"(budget {budget} {scope}, H={spec.hidden})…"
+    )
 
 
 def run_summary(p: dict, out: Path) -> str:

@@ -9,10 +9,13 @@ the process's signal handling (`stop_on_signal`) and compilation cache.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import signal
+import socket
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,9 @@ class Session:
     failed: list[str] = field(default_factory=list)  # jobs of this process that failed
     skipped: list[str] = field(default_factory=list)  # sweep jobs already complete
     multirun: bool = False  # a job of a multirun ran in this process
+    sweep_dir: str | None = None  # that multirun's folder, for the resume hint
     stop: bool = False  # the first SIGINT/SIGTERM arrived (see stop_on_signal)
+    signals: int = 0  # SIGINT/SIGTERM received so far
     # Jobs of the last multirun that did not succeed, as "job folder: status"
     # (set by the sweep summary callbacks from the job folders, so that jobs run
     # by launchers in other processes count too).
@@ -34,6 +39,25 @@ class Session:
     # Folders of tuning trials whose seeds diverged: search results (told to
     # Optuna as FAIL), not failed jobs.
     diverged_trials: set[str] = field(default_factory=set)
+
+    def signal_received(self, signum: int, grace: float, done: threading.Event):
+        """A SIGINT or SIGTERM (see `stop_on_signal`, whose thread calls this):
+        the first sets `stop`; the second interrupts the main thread, and ends the
+        process if it has not returned from `stop_on_signal` `grace` s later."""
+        self.signals += 1
+        if self.signals == 1:
+            self.stop = True
+            # os.write: the main thread may be inside a buffered write to stderr
+            os.write(
+                2,
+                b"\ngenbench: stopping after the current snapshot and saving it; "
+                b"interrupt again to stop at once\n",
+            )
+            return
+        _thread.interrupt_main(signum)  # runs `handler` in the main thread
+        if not done.wait(grace):  # the main thread did not unwind in time
+            os.write(2, b"genbench: interrupted\n")
+            os._exit(130)
 
     def exit_code(self) -> int:
         """0 all good, 130 interrupted, 1 a job failed; says why on stderr."""
@@ -47,8 +71,7 @@ class Session:
             if self.multirun:
                 print(
                     "genbench: sweep interrupted; re-run the same command with "
-                    "hydra.sweep.dir=<this sweep's folder> to finish it (complete "
-                    "jobs are skipped)",
+                    f"{self._resume()} to finish it (complete jobs are skipped)",
                     file=sys.stderr,
                 )
             return 130
@@ -62,39 +85,38 @@ class Session:
             for failure in failed:
                 print(f"  {failure}", file=sys.stderr)
             print(
-                "  re-run the same command with hydra.sweep.dir=<this sweep's "
-                "folder>: complete jobs are skipped, the others run again",
+                f"  re-run the same command with {self._resume()}: complete jobs "
+                "are skipped, the others run again",
                 file=sys.stderr,
             )
         return 1 if failed else 0
+
+    def _resume(self) -> str:
+        """The override that resumes this process's sweep (its real folder)."""
+        return f"hydra.sweep.dir={self.sweep_dir or '<this sweep folder>'}"
 
 
 SESSION = Session()
 
 
 @contextlib.contextmanager
-def stop_on_signal(session: Session = SESSION):
+def stop_on_signal(session: Session = SESSION, grace: float = 1.0):
     """Ctrl-C (SIGINT) or SIGTERM asks the run to stop at its next snapshot.
 
     The first signal only sets `session.stop`: training ends after the chunk it
     is in, the completed snapshots are saved as usual and a sweep starts no
-    further job. A second signal raises KeyboardInterrupt at once (files are
-    written atomically, so nothing is left half-written). A flag, not an
-    exception, so that the stop never lands inside library code (JAX dispatch, a
-    finaliser that would swallow it, a lock held by the background compile).
+    further job. A flag, not an exception, so that the stop never lands inside
+    library code (JAX dispatch, a finaliser that would swallow it, a lock held by
+    the background compile). A second signal raises KeyboardInterrupt in the main
+    thread (files are written atomically, so nothing is left half-written) and,
+    if the process is still alive `grace` seconds later (the main thread blocked
+    in a compile or a computation, where Python runs no handler, or the exception
+    swallowed by a finaliser), exits it with status 130.
+
+    The signals are counted by a thread that reads C's signal wakeup fd: it sees
+    a signal at once, whatever the main thread is doing. `session.signals` and
+    `session.stop` are the only signal state.
     """
-
-    def handler(signum, frame):
-        if session.stop:
-            raise KeyboardInterrupt
-        session.stop = True
-        # os.write: the main thread may be inside a buffered write to stderr
-        os.write(
-            2,
-            b"\ngenbench: stopping after the current snapshot and saving it; "
-            b"interrupt again to stop at once\n",
-        )
-
     # A signal ignored on entry stays ignored, as in any Unix program: a shell
     # starts background jobs of a script with SIGINT ignored.
     signals = [
@@ -102,16 +124,43 @@ def stop_on_signal(session: Session = SESSION):
         for sig in (signal.SIGINT, signal.SIGTERM)
         if signal.getsignal(sig) is not signal.SIG_IGN
     ]
+
+    def handler(signum, frame):  # Python's handler, run by the main thread
+        if session.signals >= 2:
+            raise KeyboardInterrupt
+
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
     try:
         previous = [signal.signal(sig, handler) for sig in signals]
+        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     except ValueError:  # not the main thread: leave signals alone
+        reader.close(), writer.close()
         yield
         return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                received = reader.recv(64)
+            except OSError:  # closed on exit from the context
+                return
+            for signum in received:
+                if signum in signals and not done.is_set():
+                    session.signal_received(signum, grace, done)
+
+    threading.Thread(target=watch, name="genbench-signals", daemon=True).start()
     try:
         yield
     finally:
+        done.set()
+        signal.set_wakeup_fd(previous_fd)
         for sig, prev in zip(signals, previous, strict=True):
             signal.signal(sig, prev)
+        with contextlib.suppress(OSError):
+            reader.shutdown(socket.SHUT_RDWR)  # wakes the thread's recv
+        writer.close(), reader.close()
 
 
 def compilation_cache(path: str | None) -> None:

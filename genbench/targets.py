@@ -214,8 +214,8 @@ class Mixture1D(AbstractTarget):
         k = len(self.means_)
         if k == 0 or self.stds_.shape != (k,):
             raise TargetError(
-                f"target.stds={list(stds)} for target {name!r}: need one std per mean "
-                f"({k})"
+                f"target.means={list(means)} and target.stds={list(stds)} for target "
+                f"{name!r}: need one std per mean ({k} means, {self.stds_.size} stds)"
             )
         if np.any(self.stds_ <= 0):
             raise TargetError(
@@ -409,8 +409,8 @@ class AbstractMixture2D(AbstractTarget):
             c = np.stack([np.diag(v) for v in c])
         if c.shape != (k, 2, 2):
             raise TargetError(
-                f"target.covs for target {name!r}: need one 2x2 covariance per mean "
-                f"({k}), got shape {list(c.shape)}"
+                f"target.means and target.covs for target {name!r}: need one 2x2 "
+                f"covariance per mean ({k} means), got covs of shape {list(c.shape)}"
             )
         for i, ci in enumerate(c):
             if not np.allclose(ci, ci.T) or np.any(np.linalg.eigvalsh(ci) <= 0):

@@ -660,6 +660,7 @@ class TuneSummary(Callback):
 
         folder = Path(config.hydra.sweep.dir)
         SESSION.sweep_failures = write_summary(folder)
+        SESSION.sweep_dir = str(folder)
         state = load_state(folder)
         if state.get("studies"):  # the comparison on the console too
             print("\n".join(_comparison(folder, state)))

@@ -67,6 +67,10 @@ def test_single_run_writes_every_artifact(tmp_path):
     assert "KL(P||Q)" in proc.stdout and "H=799" in proc.stdout
     assert "floor" in proc.stdout and "95% CI" in proc.stdout
     assert not list(out.rglob("*.tmp"))
+    # one line before compiling; no run.log when nothing was logged
+    compiling = "genbench: compiling rbm for 2 seed(s) on 1d_trimodal (budget 1600"
+    assert f"{compiling} total, H=799)…" in proc.stderr.splitlines()
+    assert not (out / "run.log").exists()
 
 
 def test_hydra_flags_work(tmp_path):
@@ -184,6 +188,7 @@ def test_ctrl_c_in_a_sweep_saves_the_running_job_and_starts_no_other(tmp_path):
 
 def test_second_signal_stops_at_once_first_only_asks(capfd):
     import os
+    import time
 
     from genbench.session import Session, stop_on_signal
 
@@ -191,17 +196,21 @@ def test_second_signal_stops_at_once_first_only_asks(capfd):
     # as started from a terminal (this suite may run with SIGINT ignored)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with stop_on_signal(session):
+        # the signals are counted by a thread (it sees them while the main
+        # thread is inside a compile): wait for it; a long grace, so that the
+        # test process is never ended
+        with stop_on_signal(session, grace=60):
             os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(1000):  # the handler runs between bytecodes, soon after
-                if session.stop:
-                    break
-            assert session.stop is True
+            deadline = time.monotonic() + 10
+            while not session.stop and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert session.stop is True and session.signals == 1
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)
-                for _ in range(1000):
-                    pass
+                time.sleep(10)
+            assert session.signals == 2
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.set_wakeup_fd(-1) == -1  # the wakeup fd is given back
     finally:
         signal.signal(signal.SIGINT, previous)
     assert "stopping after the current snapshot" in capfd.readouterr().err
@@ -288,6 +297,7 @@ CONFIG_ERRORS = [
     ("model.lr=-1", "model.lr=-1.0 is not allowed: must be > 0"),
     ("target.weights=[0.5,0.2,0.2]", "weights must be non-negative and sum to 1"),
     ("target.stds=[0.3,0,0.3]", "every std must be > 0"),
+    ("target.means=[0,1]", "target.means=[0.0, 1.0] and target.stds=[0.35, 0.35, 0."),
 ]
 
 
@@ -368,3 +378,58 @@ def test_a_refused_run_leaves_no_folder(tmp_path):
     proc = run_cli("train.steps=0", "hydra.run.dir=mine", cwd=tmp_path)
     assert proc.returncode == 1
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_m_with_cfg_is_hydras_one_line_message(tmp_path):
+    proc = run_cli("-m", "model=gan,vae", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "genbench: error: Only one of --run, --multirun, --cfg, --info and "
+        "--shell_completion can be specified"
+    )
+
+
+def test_settings_a_run_ignores_are_warned_about_in_run_log(tmp_path):
+    # an RBM samples one-hot states: bins.decode does not apply; 64 devices
+    # are more than this machine's cores
+    proc = run_cli(
+        "model=rbm", "bins.n=5", "bins.decode=soft", "train.devices=64", *FAST,
+        "hydra.run.dir=run", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "run" / "run.log").read_text().splitlines()
+    assert len(log) == 2
+    assert "bins.decode='soft' has no effect here (rbm: states" in log[0]
+    assert "train.devices=64 is more than the" in log[1] and "using" in log[1]
+    assert "[WARNING]" in log[0] and "bins.decode='soft'" in proc.stdout
+
+
+def test_second_signal_stops_at_once_even_while_compiling(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:  # as started from a terminal (see _start_and_wait_for_progress)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genbench.run", *LONG_RUN, "hydra.run.dir=run"],
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    seen = b""
+    while b"genbench: compiling" not in seen:  # the compile starts now
+        chunk = proc.stderr.read1(256)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    err = seen + proc.communicate(timeout=120)[1]
+    assert time.monotonic() - sent < 3, "the second signal waited for the compile"
+    assert proc.returncode == 130, err.decode(errors="replace")
+    assert err.rstrip().endswith(b"genbench: interrupted")
+    assert not (tmp_path / "run" / "metrics.json").exists()

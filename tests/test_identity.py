@@ -11,10 +11,11 @@ from genbench.identity import (
     find_complete,
     identity_hash,
     rerun_reason,
+    run_name,
     short_dirname,
 )
 
-from .conftest import compose_cfg
+from .conftest import compose_cfg, run_cli
 
 
 def _config(*overrides: str) -> dict:
@@ -80,3 +81,19 @@ def test_short_dirname_keeps_short_names_and_cuts_long_ones_stably():
     assert short_dirname(long.replace("]", ",1.0]")) != cut  # the hash tells apart
     accents = "é" * 200  # never cut inside a character
     assert len(short_dirname(accents).encode()) <= 160
+
+
+def test_a_run_folder_is_named_by_what_tells_runs_apart(tmp_path):
+    name = run_name("rbm", "1d_trimodal", 20, "total", 1600, 200, 2)
+    assert name == "rbm_1d_trimodal_bins20_total1600_steps200_seeds2"
+    assert run_name("rbm", "1d_trimodal", 0, "total", 1600, 200, 2) != name
+    assert run_name("my model/x", "t", 0, "total", 1, 2, 3).startswith("my-model-x_t_")
+    # the CLI's default hydra.run.dir, resolved as Hydra does (no training)
+    proc = run_cli(
+        "model=vae", "bins.n=20", "budget=sampler", "train.steps=300",
+        "--cfg", "all", "--resolve", "-p", "hydra.run.dir", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(
+        "_vae_1d_trimodal_bins20_sampler1600_steps300_seeds8"
+    )

@@ -31,3 +31,14 @@ def test_an_interruption_exits_130_and_skipped_jobs_are_counted(capsys):
     assert s.exit_code() == 130
     err = capsys.readouterr().err
     assert "1 job(s) skipped" in err and "sweep interrupted" in err
+
+
+def test_the_resume_hint_names_the_sweep_folder(capsys):
+    s = Session(failed=["interrupted at step 5: out"], multirun=True)
+    s.sweep_dir = "multirun/2026-12-01/10-00-00"
+    assert s.exit_code() == 130
+    err = capsys.readouterr().err
+    assert "with hydra.sweep.dir=multirun/2026-12-01/10-00-00 to finish it" in err
+    failed = Session(failed=["a=1: boom"], multirun=True, sweep_dir="sweeps/x")
+    assert failed.exit_code() == 1
+    assert "with hydra.sweep.dir=sweeps/x: complete jobs" in capsys.readouterr().err

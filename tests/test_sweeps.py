@@ -36,6 +36,10 @@ def test_failing_job_is_recorded_the_others_finish_and_resume_skips(tmp_path):
     good = json.loads((jobs[1] / "metrics.json").read_text())
     assert bad["status"] == "config_error" and "smallest feasible" in bad["error"]
     assert good["status"] == "ok"
+    # the preset's workers train on one device each (train.devices=1)
+    assert good["timing"]["devices"] == 1 and good["config"]["train"]["devices"] == 1
+    # the resume hint names this sweep's folder
+    assert "re-run the same command with hydra.sweep.dir=sweep:" in proc.stderr
     summary = (sweep / "summary.md").read_text()
     assert "| 400 |" in summary and "config_error" in summary
     rows = list(csv.DictReader(io.StringIO((sweep / "summary.csv").read_text())))
