@@ -885,6 +885,11 @@ def plot_side_by_side(
                 else:
                     scatter_panel(ax, target, cells_q, density)
                 ax.tick_params(labelsize=7)
+        # shared axes: the first column and the last row carry the labels
+        for ax in axes[:, 0]:
+            ax.set_ylabel("density" if target.dim == 1 else "x₂", fontsize=8)
+        for ax in axes[-1]:
+            ax.set_xlabel("x" if target.dim == 1 else "x₁", fontsize=8)
         how = " (2D: samples over the target's density)" if target.dim == 2 else ""
         fig.suptitle(f"{section}: target | models (one seed each){how}", fontsize=10)
         target_name, bins, _ = next(
