@@ -131,11 +131,14 @@ def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
     from .identity import run_name, short_dirname
     from .train import TrainSettings
+    from .usage import groups_help
 
     # job folder names of a sweep (genbench/conf/config.yaml: hydra.sweep.subdir)
     OmegaConf.register_new_resolver("genbench.dirname", short_dirname, replace=True)
     # a single run's folder name (hydra.run.dir)
     OmegaConf.register_new_resolver("genbench.run_name", run_name, replace=True)
+    # the groups of `--help` (genbench/conf/config.yaml: hydra.help.template)
+    OmegaConf.register_new_resolver("genbench.groups", groups_help, replace=True)
     cs = ConfigStore.instance()
 
     cs.store(name="schema", node=Config)

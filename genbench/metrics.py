@@ -1,10 +1,10 @@
 """Histogram divergences and sample distances, computed on device, and the
 `Evaluator` that scores a run's samples with all of them (`METRICS`).
 
-A new metric touches this module only: its function, its name in `METRICS` and
-`METRIC_RANGES`, and its line in `Evaluator.score`. Every metric is implemented
-once, here, and tested against an independent reference in
-`tests/test_metrics.py`.
+A new metric touches this module only: its function, its name in `METRICS`,
+`METRIC_RANGES` and `METRIC_LABELS`, and its line in `Evaluator.score`. Every
+metric is implemented once, here, and tested against an independent reference
+in `tests/test_metrics.py`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS",
     "METRIC_RANGES",
+    "METRIC_LABELS",
     "KL_EPS",
     "scoring_edges",
     "histogram",
@@ -83,6 +84,23 @@ METRIC_RANGES: dict[str, tuple[float, float | None]] = {
     "invalid": (0.0, 1.0),
     "precision": (0.0, 1.0),
     "coverage": (0.0, 1.0),
+}
+# Every metric's name in words, for figures and tables.
+METRIC_LABELS: dict[str, str] = {
+    "kl": "KL(P‖Q)",
+    "kl_reverse": "KL(Q‖P)",
+    "js": "Jensen-Shannon divergence",
+    "tv": "total variation",
+    "hellinger": "Hellinger distance",
+    "w1": "Wasserstein-1",
+    "mmd": "MMD²",
+    "kl_compat": "KL (published code's estimate)",
+    "modes": "modes covered",
+    "far": "share of samples far from every mode",
+    "lost": "share of samples lost",
+    "invalid": "share of invalid samples",
+    "precision": "pattern precision",
+    "coverage": "pattern coverage",
 }
 KL_EPS = 1e-10  # the specification's epsilon in KL(P || Q) = sum P log(P / (Q + eps))
 N_PROJECTIONS = 16  # directions of the sliced Wasserstein distance in 2D

@@ -153,10 +153,18 @@ def _plot_2d(path, target, edges, p, hists, kl, meta):
         ax.set_aspect("equal")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("x₁")
-    axes[0].set_ylabel("x₂")
+        ax.set_ylabel("x₂")
     fig.colorbar(im, ax=axes, shrink=0.8, label="density")
     fig.suptitle(_title(meta), fontsize=10)
     _save(fig, path)
+
+
+def _words(key: str, labels: dict[str, str]) -> str:
+    """A metric's or a logged loss's name in words (`metrics.METRIC_LABELS`,
+    the family's `log_labels`); else the key with spaces for underscores."""
+    from .metrics import METRIC_LABELS
+
+    return {**METRIC_LABELS, **labels}.get(key, key.replace("_", " "))
 
 
 def plot_curves(
@@ -165,9 +173,11 @@ def plot_curves(
     loss_keys: list[str],
     meta: dict,
     metrics: tuple[str, ...] = ("kl", "w1"),
+    labels: dict[str, str] | None = None,
 ) -> None:
     """KL (log scale), the other `metrics` and the training losses over steps,
-    one line per seed."""
+    one line per seed; each panel's y axis named in words (`labels`: the
+    family's `log_labels`)."""
     keys = list(metrics) + loss_keys
     fig, axes = plt.subplots(
         1, len(keys), figsize=(3.6 * len(keys), 3.4), layout="constrained"
@@ -186,9 +196,7 @@ def plot_curves(
             )
         if key in ("kl", "w1"):
             ax.set_yscale("log")
-        ax.set_title(
-            {"kl": "KL(P‖Q)", "w1": "Wasserstein-1"}.get(key, key), fontsize=10
-        )
+        ax.set_ylabel(_words(key, labels or {}))
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, frameon=False)
@@ -208,7 +216,8 @@ def plot_timeline(
     """The learned distribution of the first seed at every snapshot, a panel each.
 
     `hists` is `(snapshots, seeds, *cells)`; 1D panels overlay the target's cell
-    mass, 2D panels are heat maps on the scoring grid.
+    mass (grey), 2D panels are heat maps on the scoring grid under grey contours
+    of the target's density (at 10 % and 50 % of its peak).
     """
     n = len(steps)
     cols = min(5, n)
@@ -237,12 +246,29 @@ def plot_timeline(
     else:
         ex, ey = edges
         area = np.outer(np.diff(ex), np.diff(ey))
-        vmax = (p / area).max()
+        # the colours span the model's densities (the target is the contours:
+        # a peaked target's scale would leave a spread-out model black)
+        vmax = np.nanmax(hists[:, 0] / area)
+        peak = (p / area).max()
+        cx, cy = (ex[:-1] + ex[1:]) / 2, (ey[:-1] + ey[1:]) / 2
         for ax, step, h in zip(axes.flat, steps, hists[:, 0], strict=False):
             ax.pcolormesh(ex, ey, (h / area).T, cmap="viridis", vmin=0, vmax=vmax)
+            ax.contour(
+                cx,
+                cy,
+                (p / area).T,
+                levels=[0.1 * peak, 0.5 * peak],
+                colors="0.8",
+                linewidths=0.7,
+            )
             ax.set_title(f"step {step}", fontsize=8)
             ax.set_aspect("equal")
             ax.tick_params(labelsize=7)
+    # shared axes: the first column and the last row carry the labels
+    for ax in axes[:, 0]:
+        ax.set_ylabel("density" if target.dim == 1 else "x₂", fontsize=8)
+    for ax in axes.flat[max(0, n - cols) : n]:
+        ax.set_xlabel("x" if target.dim == 1 else "x₁", fontsize=8)
     fig.suptitle(
         _title(meta) + f"  |  seed {meta['seeds'][0]} over training (grey: target)",
         fontsize=10,
@@ -494,7 +520,7 @@ def plot_scatter(
         ax.set_title(title, fontsize=9)
     for ax in axes:
         ax.set_xlabel("x₁", fontsize=8)
-    axes[0].set_ylabel("x₂", fontsize=8)
+        ax.set_ylabel("x₂", fontsize=8)
     shown = min(samples.shape[1], SCATTER_POINTS)
     how = "cell centres (binned)" if binned else "samples"
     fig.suptitle(
@@ -530,7 +556,12 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
             )
         metrics = ("kl", "precision", "coverage")
         plot_curves(
-            folder / "curves.png", result.history, result.log_keys, meta, metrics
+            folder / "curves.png",
+            result.history,
+            result.log_keys,
+            meta,
+            metrics,
+            labels=spec.family.log_labels,
         )
         return ev.edges
     plot_target_vs_model(
@@ -564,5 +595,8 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
     nets = jax.tree_util.tree_map(lambda x: x[0], spec.family.params(result.states))
     for name, draw in spec.family.figures(nets, spec.encoding).items():
         draw(folder / name, meta)
-    plot_curves(folder / "curves.png", result.history, result.log_keys, meta)
+    labels = spec.family.log_labels
+    plot_curves(
+        folder / "curves.png", result.history, result.log_keys, meta, labels=labels
+    )
     return ev.edges

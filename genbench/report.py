@@ -2,10 +2,11 @@
 
 Collects every `metrics.json` below the given folders (single runs, sweep job
 folders, several sweeps together) into tidy rows, one per job per seed, and
-writes `summary.csv`, `summary.md` and `summary_budget.png`. Job folders that
-have a Hydra record but no `metrics.json` (a job that crashed or never ran) are
-rows with status `missing`. A multirun writes the same files into its sweep
-folder when it ends (`SweepSummary`, registered in `genbench/conf/config.yaml`).
+writes `summary.csv`, `summary.md`, `summary.tex` (`--format latex`) and the
+figures. Job folders that have a Hydra record but no `metrics.json` (a job that
+crashed or never ran) are rows with status `missing`. A multirun writes the same
+files into its sweep folder when it ends (`SweepSummary`, registered in
+`genbench/conf/config.yaml`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ __all__ = [
     "collect",
     "to_csv",
     "to_markdown",
+    "to_latex",
+    "latex_escape",
     "plot_budget",
     "plot_steps",
     "write_summary",
@@ -44,13 +47,6 @@ __all__ = [
 ]
 
 HEADLINE = "kl"
-# How a metric is named on a figure's axis.
-AXIS_LABELS = {
-    "kl": "KL(P‖Q)",
-    "kl_reverse": "KL(Q‖P)",
-    "w1": "Wasserstein-1",
-    "mmd": "MMD²",
-}
 
 
 def _job_folders(paths: Iterable[Path]) -> list[Path]:
@@ -264,6 +260,13 @@ def _interval(
     return t_interval(*s, (lo, math.inf if hi is None else hi))
 
 
+def _label(metric: str) -> str:
+    """A metric's name in words (`metrics.METRIC_LABELS`)."""
+    from .metrics import METRIC_LABELS
+
+    return METRIC_LABELS.get(metric, metric)
+
+
 @dataclass(frozen=True)
 class Place:
     """Where a configuration's cell sits: section (heading), row, column."""
@@ -455,6 +458,75 @@ def to_markdown(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
     return "\n".join(out) + "\n"
 
 
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """`text` as LaTeX prints it literally (the ten special characters escaped)."""
+    return "".join(LATEX_SPECIALS.get(c, c) for c in str(text))
+
+
+def to_latex(rows: list[dict[str, Any]], metric: str = HEADLINE) -> str:
+    """The summary as one booktabs table (`\\usepackage{booktabs}`), for a paper.
+
+    A row per row of `to_markdown` (budget, and steps where they differ), under
+    a heading row per section; a column per model preset of any section, then
+    the floor. Cells: the mean over the counted seeds with its 95 % t-interval
+    (`[lo, hi]`, absent for one seed); the lowest mean of each row in bold.
+    Labels are escaped (`latex_escape`).
+    """
+    rows = _settled(rows)
+    sections, places = _table(rows, metric)
+    keys = {p.column: p.column_key for p in places.values()}
+    columns = sorted(
+        {c for sec in sections.values() for c in sec["columns"]}, key=keys.get
+    )
+    # one row title for all sections (`_layout` decides it over all of them)
+    title = next((sec["row_title"] for sec in sections.values()), "budget")
+    label = _label(metric).replace("‖", "||")
+    n = len(columns) + 2
+    out = [
+        f"% genbench summary: {latex_escape(label)}, mean [95 % t-interval] over "
+        "seeds; bold: the lowest mean of the row. Needs \\usepackage{booktabs}.",
+        "\\begin{tabular}{l" + "r" * (len(columns) + 1) + "}",
+        "\\toprule",
+        " & ".join(latex_escape(x) for x in [title, *columns, "floor"]) + " \\\\",
+    ]
+    for section, sec in sections.items():
+        out.append("\\midrule")
+        heading = f"\\emph{{{latex_escape(section)}}}"
+        out.append(f"\\multicolumn{{{n}}}{{l}}{{{heading}}} \\\\")
+        for row in sec["rows"]:
+            stats = {c: _stats(sec["values"].get((row, c), [])) for c in columns}
+            ranked = [c for c in columns if stats[c] is not None]
+            best = min(ranked, key=lambda c: stats[c][0]) if ranked else None
+            cells = [latex_escape(row)]
+            for column in columns:
+                s = stats[column]
+                if s is None:
+                    cells.append("--")
+                    continue
+                ci = _interval(s, metric)
+                text = f"{s[0]:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+                cells.append(f"\\textbf{{{text}}}" if column == best else text)
+            floors = sec["floors"].get(row, [])
+            cells.append(f"{sum(floors) / len(floors):.4f}" if floors else "--")
+            out.append(" & ".join(cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
 def _by_job(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -604,7 +676,7 @@ def plot_budget(
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(section, fontsize=9, wrap=True)
         ax.set_xlabel("parameter budget")
-        ax.set_ylabel(AXIS_LABELS.get(metric, metric))
+        ax.set_ylabel(_label(metric))
         ax.grid(alpha=0.3, which="both")
         if points[section]:
             ax.legend(fontsize=7, frameon=False)
@@ -702,7 +774,7 @@ def plot_steps(
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(label)
-            ax.set_ylabel(f"{AXIS_LABELS.get(metric, metric)} (mean, 95 % band)")
+            ax.set_ylabel(f"{_label(metric)} (mean, 95 % band)")
             ax.grid(alpha=0.3, which="both")
             ax.set_title(section, fontsize=9)
             if ax.lines:
@@ -815,6 +887,11 @@ def plot_side_by_side(
                 else:
                     scatter_panel(ax, target, cells_q, density)
                 ax.tick_params(labelsize=7)
+        # shared axes: the first column and the last row carry the labels
+        for ax in axes[:, 0]:
+            ax.set_ylabel("density" if target.dim == 1 else "x₂", fontsize=8)
+        for ax in axes[-1]:
+            ax.set_xlabel("x" if target.dim == 1 else "x₁", fontsize=8)
         how = " (2D: samples over the target's density)" if target.dim == 2 else ""
         fig.suptitle(f"{section}: target | models (one seed each){how}", fontsize=10)
         target_name, bins, _ = next(
@@ -834,6 +911,7 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
     folder = Path(folder)
     atomic_write(folder / "summary.csv", to_csv(rows))
     atomic_write(folder / "summary.md", to_markdown(rows))
+    atomic_write(folder / "summary.tex", to_latex(rows))
     counted = [r for r in _settled(rows) if r.get("counted")]
     steps_vary = len({r["steps"] for r in counted}) > 1
     if not steps_vary or len({r["budget"] for r in counted}) > 1:
@@ -1016,15 +1094,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders")
     parser.add_argument(
         "--format",
-        choices=("markdown", "csv", "json"),
+        choices=("markdown", "csv", "json", "latex"),
         default="markdown",
-        help="what to print (default markdown)",
+        help="what to print (default markdown; latex: a booktabs table)",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="also write summary.csv, summary.md and the figure here",
+        help="also write summary.csv, summary.md, summary.tex and the figures here",
     )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -1037,6 +1115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(to_csv(rows), end="")
     elif args.format == "json":
         print(json.dumps(rows, indent=1, allow_nan=False, default=str))
+    elif args.format == "latex":
+        print(to_latex(rows), end="")
     else:
         print(to_markdown(rows), end="")
     if args.out:

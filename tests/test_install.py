@@ -101,8 +101,10 @@ def test_a_built_wheel_installed_in_a_fresh_venv_runs_outside_the_repository(
 
     genbench = venv / "bin" / "genbench"
     helped = _run([genbench, "--help"], work, env)
-    assert "model: gan, gan_original" in helped.stdout
-    assert "target: 1d_beta" in helped.stdout
+    # the options and their comments, read from the installed package's YAML
+    assert "\n  gan_original  The original script's GAN" in helped.stdout
+    assert "\n  1d_beta              Beta(2, 5)" in helped.stdout
+    assert "schema/" not in helped.stdout
     # the module entry point finds the shipped configs too
     _run([python, "-m", "genbench.run", "--help"], work, env)
     # a user's --config-dir adds to the shipped groups

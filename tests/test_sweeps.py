@@ -113,6 +113,67 @@ def test_markdown_marks_best_and_unresolved_differences():
     assert c.startswith("0.5100") and line.endswith("| 0.0010 |")
 
 
+def test_latex_table_escapes_labels_and_bolds_the_row_minimum():
+    from scipy import stats
+
+    def rows(model, values, budget=100):
+        return [
+            {
+                "model": model,
+                "target": "t_1%&",
+                "bins": 0,
+                "budget": budget,
+                "kl": v,
+                "kl_floor": 0.001,
+                "status": "ok",
+                "job": f"{model}{budget}",
+            }
+            for v in values
+        ]
+
+    table = report.to_latex(
+        rows("gan_x", [0.30, 0.32, 0.34])
+        + rows("vae_original", [0.10, 0.11, 0.12])
+        + rows("rbm", [0.50, 0.51, 0.52])
+        + rows("gan_x", [0.05, 0.06, 0.07], budget=400)
+        + rows("rbm", [0.08], budget=400)  # one seed: no interval
+    )
+    lines = table.splitlines()
+    assert lines[0].startswith("% genbench summary: KL(P||Q)")
+    rules = [x for x in lines if x in ("\\toprule", "\\midrule", "\\bottomrule")]
+    assert rules == ["\\toprule", "\\midrule", "\\bottomrule"]
+    assert lines[1] == "\\begin{tabular}{lrrrr}" and lines[-1] == "\\end{tabular}"
+    header = lines[3]
+    assert header == "budget & gan\\_x & rbm & vae\\_original & floor \\\\"
+    assert lines[5] == "\\multicolumn{5}{l}{\\emph{t\\_1\\%\\&, continuous}} \\\\"
+    # no special character is left bare: every `&` separates a cell
+    for line in lines[1:]:
+        bare = line.replace("\\_", "").replace("\\%", "").replace("\\&", "")
+        assert "_" not in bare and "%" not in bare
+        if line.endswith("\\\\") and "multicolumn" not in line:
+            assert bare.count("&") == 4
+    # the best (lowest mean) of each row in bold, with its 95 % t-interval
+    row100 = next(x for x in lines if x.startswith("100 &")).split(" & ")
+    half = stats.t.ppf(0.975, 2) * 0.01 / 3**0.5
+    assert row100[3] == f"\\textbf{{0.1100 [{0.11 - half:.4f}, {0.11 + half:.4f}]}}"
+    assert row100[1].startswith("0.3200 [") and row100[2].startswith("0.5100 [")
+    assert row100[4] == "0.0010 \\\\"
+    row400 = next(x for x in lines if x.startswith("400 &")).split(" & ")
+    assert row400[1].startswith("\\textbf{0.0600 [") and row400[2] == "0.0800"
+    assert row400[3] == "--" and sum("textbf" in c for c in row400) == 1
+
+
+def test_report_prints_the_latex_table(tmp_path, capsys):
+    _job(tmp_path / "s" / "0", "model=gan", kl=(0.3, 0.4))
+    _job(tmp_path / "s" / "1", "model=vae", kl=(0.1, 0.2))
+    assert report.main([str(tmp_path / "s"), "--format", "latex"]) == 0
+    table = capsys.readouterr().out
+    assert "budget & gan & vae & floor" in table
+    assert "\\emph{1d\\_trimodal, continuous}" in table
+    line = next(x for x in table.splitlines() if x.startswith("1600 &"))
+    assert line.split(" & ")[2].startswith("\\textbf{0.1500 [")
+
+
 def _job(folder, *overrides, kl=(0.1, 0.2), status="ok", age=0, **extra):
     """A job folder as genbench writes it (metrics.json from a composed config,
     a little samples.npz), without training: for the report's grouping."""

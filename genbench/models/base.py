@@ -9,6 +9,7 @@ are pure: state in, state out.
 - `init(key, data_dim, hidden)` networks plus optimiser state (a NamedTuple)
 - `step(state, batch, key)` one training update; returns `(state, logs)`
 - `sample(state, key, n)` `n` samples in model space
+- `log_labels` (optional) the logged losses of `step` in words, for figures
 - `compiler_options` XLA options for the trainer's programs of this family
 - `__check_init__()` (optional) refuses values of its own fields: a
   `ConfigError` naming the key (`model.lr`), the value and what is allowed.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -138,6 +139,9 @@ class AbstractFamily(abc.ABC):
     """Hyperparameters of one model family; see the module docstring."""
 
     name: str = "abstract"
+    # The keys of `step`'s logs in words (figure axes); a key without one is
+    # shown with spaces for underscores.
+    log_labels: ClassVar[dict[str, str]] = {}
     n_steps: int = 1  # total training steps, for learning-rate schedules
     # Binned mode: (number of one-hot blocks, units per block); None: continuous.
     blocks: tuple[int, int] | None = None

@@ -16,7 +16,7 @@ Optional stabilisers, each off at 0:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -88,6 +88,10 @@ class GAN(AbstractFamily):
     """Generator `z (latent_dim) -> H -> data`, discriminator `data -> H -> logit`."""
 
     name: str = "gan"
+    log_labels: ClassVar[dict[str, str]] = {
+        "loss_d": "discriminator loss",
+        "loss_g": "generator loss",
+    }
     latent_dim: int = 16
     activation: str = "leaky_relu"
     leaky_slope: float = 0.2

@@ -28,7 +28,7 @@ binned RBM with `visible="bernoulli"`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -275,6 +275,10 @@ class RBM(AbstractFamily):
     """Visible layer = data dimensions (Gaussian), hidden layer = H Bernoulli units."""
 
     name: str = "rbm"
+    log_labels: ClassVar[dict[str, str]] = {
+        "recon": "reconstruction error",
+        "sigma": "visible σ (mean)",
+    }
     cd_k: int = 1
     persistent_chains: int = 0
     learn_sigma: bool = True

@@ -10,7 +10,7 @@ every bit; with `binary_loss: mse` the outputs are the bits' probabilities
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -90,6 +90,11 @@ class VAE(AbstractFamily):
     """Encoder `data -> H -> 2*latent`, decoder `latent -> H -> data`."""
 
     name: str = "vae"
+    log_labels: ClassVar[dict[str, str]] = {
+        "loss": "loss (negative ELBO)",
+        "recon": "reconstruction term",
+        "kl_latent": "KL(q(z|x)‖p(z))",
+    }
     latent_dim: int = 2
     activation: str = "leaky_relu"
     leaky_slope: float = 0.2
