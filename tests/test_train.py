@@ -394,10 +394,14 @@ def test_a_run_that_cannot_fit_is_refused_naming_the_largest_budget(monkeypatch)
         return max(need.values()) <= MEMORY_SHARE * available
 
     assert fits(largest) and not fits(int(largest * 1.05))
-    # the CLI's check refuses it before compiling (a config error: one line)
+    # the CLI's check (run.main calls it so, before compiling) reads the
+    # machine's memory itself and refuses it: a config error, one line
     monkeypatch.setattr(train_module, "available_memory", lambda: (available, "RAM"))
     with pytest.raises(MemoryBudgetError, match="of RAM; the largest budget"):
-        run._check_memory(spec, cfg)
+        check_memory(
+            spec.family, spec.target, spec.encoding, spec.settings, spec.hidden,
+            cfg.budget.params, cfg.budget.scope,
+        )  # fmt: skip
     assert issubclass(MemoryBudgetError, run.USER_ERRORS)
 
 
