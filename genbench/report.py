@@ -760,10 +760,16 @@ def plot_steps(
                     ci = _interval(stat, metric) or (stat[0], stat[0])
                     xs.append(x)
                     ys.append(stat[0])
-                    los.append(max(ci[0], 1e-12))
+                    los.append(ci[0])
                     his.append(ci[1])
                 if not xs:
                     continue
+                # An interval reaching 0 (few seeds) has no place on a log axis:
+                # its band stops a decade below the line's lowest mean instead
+                # of stretching the axis down to the clip value.
+                positive = [v for v in ys if v > 0]
+                bottom = min(positive) / 10 if positive else 1e-12
+                los = [max(lo, bottom) for lo in los]
                 (drawn,) = ax.plot(xs, ys, marker="o", ms=3, label=line)
                 ax.fill_between(xs, los, his, color=drawn.get_color(), alpha=0.2)
             if floors[section] and ax.lines:

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from genbench import report
+from genbench import plots, report
 
 from .conftest import FAST, run_cli
 
@@ -456,3 +456,29 @@ def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path
     # one step count: no steps figure
     one = [r for r in rows if r.get("steps") == 300]
     assert report.plot_steps(one, tmp_path / "none.png") == {}
+
+
+def test_steps_figure_keeps_a_band_reaching_zero_on_its_log_axis(tmp_path, monkeypatch):
+    # two seeds far apart: the t-interval's lower end is cut at 0, which a log
+    # axis cannot show; the band must not drag the axis down to the clip value
+    for i, (steps, kl) in enumerate([(300, (0.05, 0.7)), (1200, (0.02, 0.3))]):
+        _job(
+            tmp_path / "s" / str(i),
+            "model=gan",
+            f"train.steps={steps}",
+            "train.seeds=2",
+            kl=kl,
+            timing={"train_seconds": steps / 100},
+            flops_per_step=1e6,
+        )
+    rows = report.collect([tmp_path / "s"])
+    assert report._interval(report._stats([0.05, 0.7]), "kl")[0] == 0
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    report.plot_steps(rows, tmp_path / "steps.png")
+    (fig,) = figures
+    for ax in fig.axes:
+        (band,) = ax.collections  # the one line's 95 % band
+        lowest = min(p.vertices[:, 1].min() for p in band.get_paths())
+        assert lowest == pytest.approx(0.16 / 10)  # a decade below the lowest mean
+        assert ax.get_ylim()[0] > 1e-5  # the axis ends near the noise floor
