@@ -422,19 +422,11 @@ def test_errors_building_a_user_config_are_config_errors(tmp_path):
     assert summary.count("| config_error |") == 3
 
 
-def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path):
-    # the budget-curve study: families x step counts, one budget
-    for i, (model, steps, kl) in enumerate(
-        [
-            ("gan", 300, (0.5, 0.7)),
-            ("gan", 600, (0.3, 0.4)),
-            ("gan", 1200, (0.2, 0.25)),
-            ("vae", 300, (0.2, 0.21)),
-            ("vae", 1200, (0.1, 0.12)),
-        ]
-    ):
+def _steps_study(root, points):
+    """Fake jobs of a budget-curve study, one per (model, steps, per-seed KL)."""
+    for i, (model, steps, kl) in enumerate(points):
         _job(
-            tmp_path / "s" / str(i),
+            root / str(i),
             f"model={model}",
             f"train.steps={steps}",
             "train.seeds=2",
@@ -442,7 +434,21 @@ def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path
             timing={"train_seconds": steps / 100},
             flops_per_step=1e6,
         )
-    rows = report.collect([tmp_path / "s"])
+    return report.collect([root])
+
+
+def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path):
+    # the budget-curve study: families x step counts, one budget
+    rows = _steps_study(
+        tmp_path / "s",
+        [
+            ("gan", 300, (0.5, 0.7)),
+            ("gan", 600, (0.3, 0.4)),
+            ("gan", 1200, (0.2, 0.25)),
+            ("vae", 300, (0.2, 0.21)),
+            ("vae", 1200, (0.1, 0.12)),
+        ],
+    )
     drawn = report.plot_steps(rows, tmp_path / "steps.png")
     assert drawn == {"1d_trimodal, continuous": ["gan", "vae"]}
     assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"
@@ -461,17 +467,9 @@ def test_steps_figure_draws_each_family_against_steps_seconds_and_flops(tmp_path
 def test_steps_figure_keeps_a_band_reaching_zero_on_its_log_axis(tmp_path, monkeypatch):
     # two seeds far apart: the t-interval's lower end is cut at 0, which a log
     # axis cannot show; the band must not drag the axis down to the clip value
-    for i, (steps, kl) in enumerate([(300, (0.05, 0.7)), (1200, (0.02, 0.3))]):
-        _job(
-            tmp_path / "s" / str(i),
-            "model=gan",
-            f"train.steps={steps}",
-            "train.seeds=2",
-            kl=kl,
-            timing={"train_seconds": steps / 100},
-            flops_per_step=1e6,
-        )
-    rows = report.collect([tmp_path / "s"])
+    rows = _steps_study(
+        tmp_path / "s", [("gan", 300, (0.05, 0.7)), ("gan", 1200, (0.02, 0.3))]
+    )
     assert report._interval(report._stats([0.05, 0.7]), "kl")[0] == 0
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
