@@ -1,9 +1,9 @@
 """What `genbench --help` lists: the config groups a user picks from.
 
-Hydra's own list (`$APP_CONFIG_GROUPS`) also shows the internal `schema/*`
-groups and says nothing of what a group or option is. `groups_help` lists every
-group of the config search path (genbench's and a user's `--config-dir`) except
-`hydra/*` and `schema/*`: the group's meaning (`GROUPS`), then each option with
+Hydra's own list (`$APP_CONFIG_GROUPS`) also shows the internal groups and
+says nothing of what a group or option is. `groups_help` lists every group of
+the config search path (genbench's and a user's `--config-dir`) except those in
+`HIDDEN`: the group's meaning (`GROUPS`), then each option with
 the first sentence of its YAML's leading comment. `genbench/conf/config.yaml`
 calls it from `hydra.help.template` as the resolver `${genbench.groups:}`.
 """
@@ -25,7 +25,9 @@ GROUPS = {
     "experiment": "a named study, added with +experiment=NAME (most need -m)",
     "tune": "search spaces of +experiment=tune (chosen by the experiment)",
 }
-HIDDEN = ("hydra", "schema")  # groups (and their subgroups) left out
+# Groups (and their subgroups) left out: Hydra's, the typed schemas, and the
+# blocks that genbench's YAMLs include (shared/optimizer.yaml).
+HIDDEN = ("hydra", "schema", "shared")
 
 
 def first_comment(text: str, width: int = 76) -> str:

@@ -219,3 +219,43 @@ def test_validate_and_build_run_accept_the_defaults():
 def test_config_error_is_one_class_everywhere():
     assert genbench.ConfigError is errors.ConfigError is ConfigError
     assert issubclass(ConfigError, ValueError)
+
+
+OPTIMIZER_KEYS = ("optimizer", "lr", "b1", "b2", "schedule")
+
+
+@pytest.mark.parametrize("family", MODELS)
+def test_each_family_takes_the_one_shared_optimiser_block(family):
+    """The optimiser settings are written once (conf/shared/optimizer.yaml); a
+    family's YAML includes that block and changes only what differs for it."""
+    shared = OmegaConf.load(CONF / "shared" / "optimizer.yaml")
+    own = OmegaConf.load(CONF / "model" / f"{family}.yaml")
+    assert "/shared/optimizer@_here_" in own.get("defaults", [])
+    assert set(OPTIMIZER_KEYS) <= set(shared)
+    assert OmegaConf.is_missing(shared, "lr") and "lr" in own  # each sets its own
+    # No family writes out the block again with the shared values.
+    copied = [
+        k
+        for k in OPTIMIZER_KEYS
+        if k in own and not OmegaConf.is_missing(shared, k) and own[k] == shared[k]
+    ]
+    assert not copied, f"{family}.yaml repeats {copied} from shared/optimizer.yaml"
+    composed = compose_cfg(f"model={family}").model
+    for key in OPTIMIZER_KEYS:
+        assert composed[key] == (own[key] if key in own else shared[key])
+
+
+def test_the_shared_optimiser_block_keeps_each_familys_settings():
+    gan, vae, rbm = (compose_cfg(f"model={m}").model for m in ("gan", "vae", "rbm"))
+    assert (gan.optimizer, gan.lr, gan.b1, gan.b2, gan.schedule) == (
+        "adam",
+        1e-3,
+        0.5,
+        0.999,
+        "cosine",
+    )
+    assert (vae.lr, vae.b1, vae.schedule) == (3e-3, 0.9, "cosine")
+    assert (rbm.lr, rbm.b1, rbm.momentum, rbm.schedule) == (3e-2, 0.9, 0.0, "cosine")
+    # a preset still pins its own values over the shared block
+    original = compose_cfg("model=gan_original").model
+    assert (original.lr, original.schedule) == (2e-4, "constant")
