@@ -247,15 +247,13 @@ def test_rbm_analytic_cd_gradient_equals_autodiff_of_free_energies():
 
 
 def _families_of_conf() -> list:
-    """One object per `_target_` of conf/model (presets, which name another file
-    in their defaults instead, are left out), built from its YAML's values."""
+    """One object per family of conf/model (presets left out), built from its
+    composed config's values."""
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    from .conftest import CONF
+    from .conftest import MODELS, compose_cfg
 
-    yamls = [OmegaConf.load(p) for p in sorted((CONF / "model").glob("*.yaml"))]
-    return [instantiate(c) for c in yamls if "_target_" in c]
+    return [instantiate(compose_cfg(f"model={m}").model) for m in MODELS]
 
 
 @pytest.mark.parametrize("family", _families_of_conf(), ids=lambda f: f.name)
@@ -285,3 +283,42 @@ def test_a_family_declares_its_own_figures(tmp_path):
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
     assert VAE(latent_dim=3).figures(nets, encoding) == {}
     assert GAN().figures(None, encoding) == {} and RBM().figures(None, encoding) == {}
+
+
+def test_families_are_abstract_or_final():
+    """Equinox's rule: the abstract class has no fields, its concrete methods
+    are not overridden, and a family declares the fields genbench sets."""
+    import dataclasses
+    import inspect
+
+    from genbench.models.base import SUPPLIED_FIELDS, AbstractFamily
+
+    assert dataclasses.fields(AbstractFamily) == ()
+    concrete = {
+        name
+        for name, member in vars(AbstractFamily).items()
+        if (inspect.isfunction(member) or isinstance(member, property))
+        and not getattr(member, "__isabstractmethod__", False)
+        and not name.startswith("__")
+    }
+    assert {"output_kind", "step_flops", "params"} <= concrete
+    for family in _families_of_conf():
+        overridden = {n for n in concrete if n in vars(type(family))}
+        assert not overridden, f"{family.name} overrides {overridden}"
+        names = {f.name for f in dataclasses.fields(family)}
+        assert set(SUPPLIED_FIELDS) <= names
+
+    # a family that leaves out a field genbench sets is refused when built
+    fields = [f for f in dataclasses.fields(GAN) if f.name != "n_steps"]
+    Lacking = dataclasses.make_dataclass(
+        "Lacking",
+        [(f.name, f.type, dataclasses.field(default=f.default)) for f in fields],
+        bases=(AbstractFamily,),
+        frozen=True,
+        namespace={
+            m: getattr(GAN, m) for m in ("build", "init", "step", "sample", "figures")
+        }
+        | {"sampler_part": GAN.sampler_part},
+    )
+    with pytest.raises(TypeError, match="lacks the field.*n_steps"):
+        Lacking()

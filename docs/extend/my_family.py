@@ -28,6 +28,9 @@ class State(NamedTuple):
 @dataclass(frozen=True)
 class GaussianMixture(AbstractFamily):
     name: str = "gmm"
+    n_steps: int = 1  # genbench sets name and these three fields
+    blocks: tuple[int, int] | None = None
+    bernoulli: bool = False
     lr: float = 1e-2
 
     def __check_init__(self):  # runs whenever the class is built (config or Python)
@@ -61,3 +64,6 @@ class GaussianMixture(AbstractFamily):
         comp = jr.categorical(kc, m.logits, shape=(n,))
         z = jr.normal(kz, (n, m.means.shape[1]))
         return m.means[comp] + jnp.exp(m.log_stds[comp]) * z
+
+    def figures(self, nets, encoding):
+        return {}  # no figures of its own

@@ -9,8 +9,11 @@ are pure: state in, state out.
 - `init(key, data_dim, hidden)` networks plus optimiser state (a NamedTuple)
 - `step(state, batch, key)` one training update; returns `(state, logs)`
 - `sample(state, key, n)` `n` samples in model space
-- `log_labels` (optional) the logged losses of `step` in words, for figures
-- `compiler_options` XLA options for the trainer's programs of this family
+- `figures(nets, encoding)` the family's own figures (`{}`: none)
+- fields: its hyperparameters and `SUPPLIED_FIELDS`, which genbench sets
+- class variables (optional): `log_labels` (the logged losses of `step` in
+  words, for figures), `compiler_options` (XLA options for the trainer's
+  programs), `binned_output` (what `sample` returns in binned mode)
 - `__check_init__()` (optional) refuses values of its own fields: a
   `ConfigError` naming the key (`model.lr`), the value and what is allowed.
   Every class's `__check_init__` along the class hierarchy runs when an
@@ -21,6 +24,7 @@ are pure: state in, state out.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -134,21 +138,33 @@ def make_optimizer(
     raise ValueError(f"model.optimizer={name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
+# The fields genbench sets itself when it builds a family (`config.FAMILY_ARGS`
+# plus `name`): every concrete family declares them.
+SUPPLIED_FIELDS = ("name", "n_steps", "blocks", "bernoulli")
+
+
 @dataclass(frozen=True)
 class AbstractFamily(abc.ABC):
-    """Hyperparameters of one model family; see the module docstring."""
+    """The interface of a model family (see the module docstring). Abstract or
+    final, as Equinox's classes: this class has no fields and its concrete
+    methods are not overridden; a family declares its fields (at least
+    `SUPPLIED_FIELDS`) and implements the abstract methods.
 
-    name: str = "abstract"
+    Raises:
+        TypeError: a concrete family lacks a field of `SUPPLIED_FIELDS`, or
+            defines `__post_init__` (its checks go in `__check_init__`).
+    """
+
     # The keys of `step`'s logs in words (figure axes); a key without one is
     # shown with spaces for underscores.
     log_labels: ClassVar[dict[str, str]] = {}
-    n_steps: int = 1  # total training steps, for learning-rate schedules
-    # Binned mode: (number of one-hot blocks, units per block); None: continuous.
-    blocks: tuple[int, int] | None = None
-    # Bit-vector data (`encoding.Bits`): Bernoulli units, samples are 0/1 states.
-    bernoulli: bool = False
-    # Random numbers of steps and samplers: "hash" (genbench/rng.py) or "threefry".
-    rng: str = "hash"
+    # XLA options the trainer compiles this family's training and evaluation
+    # programs with (`jax.stages.Lowered.compile`). They change speed only,
+    # never results beyond float rounding.
+    compiler_options: ClassVar[dict[str, str]] = {}
+    # What `sample` returns in binned mode: per-block "logits" (decoded by
+    # `bins.decode`) or one-hot "states".
+    binned_output: ClassVar[str] = "logits"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -167,14 +183,23 @@ class AbstractFamily(abc.ABC):
                 check(self)
 
     def __check_init__(self) -> None:
-        one_of("model.rng", self.rng, IMPLS)
+        names = {f.name for f in dataclasses.fields(self)}
+        missing = [f for f in SUPPLIED_FIELDS if f not in names]
+        if missing:
+            raise TypeError(
+                f"{type(self).__name__} lacks the field(s) {', '.join(missing)} "
+                "that genbench sets (see genbench.models.GAN for their defaults)"
+            )
+        if "rng" in names:
+            one_of("model.rng", self.rng, IMPLS)
 
     @property
     def output_kind(self) -> str:
-        """What `sample` returns in model space: values, per-block logits, or states."""
+        """What `sample` returns in model space: values, per-block logits or
+        one-hot states (`binned_output`), or bit states."""
         if self.bernoulli:
             return "states"
-        return "values" if self.blocks is None else "logits"
+        return "values" if self.blocks is None else self.binned_output
 
     @abc.abstractmethod
     def build(self, key: PRNGKeyArray, data_dim: int, hidden: int) -> eqx.Module: ...
@@ -205,19 +230,12 @@ class AbstractFamily(abc.ABC):
             cost = cost[0]
         return float((cost or {}).get("flops", float("nan")))
 
+    @abc.abstractmethod
     def figures(self, nets: eqx.Module, encoding: Any) -> dict[str, Callable]:
         """The figures this family adds to a run's `plots/` folder, drawn from
-        one seed's networks `nets`: file name -> `draw(path, meta)`. None by
-        default; a family declares its own (the VAE its latent manifold)."""
-        return {}
+        one seed's networks `nets`: file name -> `draw(path, meta)` (`{}`: none;
+        the VAE draws its latent manifold)."""
 
     def params(self, state: Any) -> eqx.Module:
         """The networks inside a training state (what gets saved)."""
         return state.nets
-
-    @property
-    def compiler_options(self) -> dict[str, str]:
-        """XLA options the trainer compiles this family's training and evaluation
-        programs with (`jax.stages.Lowered.compile`); none by default. They change
-        speed only, never results beyond float rounding."""
-        return {}

@@ -87,11 +87,23 @@ class GANState(NamedTuple):
 class GAN(AbstractFamily):
     """Generator `z (latent_dim) -> H -> data`, discriminator `data -> H -> logit`."""
 
-    name: str = "gan"
+    name: str = "gan"  # genbench sets it and the next four fields
+    n_steps: int = 1  # total training steps, for learning-rate schedules
+    blocks: tuple[int, int] | None = None  # binned: (one-hot blocks, units each)
+    bernoulli: bool = False  # bit vectors: Bernoulli units, 0/1 samples
+    rng: str = "hash"  # random draws: "hash" (genbench/rng.py) or "threefry"
     log_labels: ClassVar[dict[str, str]] = {
         "loss_d": "discriminator loss",
         "loss_g": "generator loss",
     }
+    # No YNNPACK fusions: XLA hands small reductions (the bias gradients over the
+    # batch, the softmax backward over a block's units) to YNNPACK, which is slow
+    # at these shapes; XLA's own loops are faster (README, *Speed*; the VAE and
+    # the RBM keep them).
+    compiler_options: ClassVar[dict[str, str]] = {
+        "xla_cpu_experimental_ynn_fusion_type": ""
+    }
+    binned_output: ClassVar[str] = "states"  # the Gumbel-max one-hot draws
     latent_dim: int = 16
     activation: str = "leaky_relu"
     leaky_slope: float = 0.2
@@ -220,17 +232,9 @@ class GAN(AbstractFamily):
         new = GANState(GANNets(gen, disc, ema), opt_g, opt_d)
         return new, {"loss_d": loss_d, "loss_g": loss_g}
 
-    @property
-    def output_kind(self) -> str:
-        return "values" if self.blocks is None and not self.bernoulli else "states"
-
-    @property
-    def compiler_options(self) -> dict[str, str]:
-        """No YNNPACK fusions: XLA hands small reductions (the bias gradients over
-        the batch, the softmax backward over a block's units) to YNNPACK, which is
-        slow at these shapes; XLA's own loops are faster (measured: README, *Speed*;
-        the VAE and the RBM keep them)."""
-        return {"xla_cpu_experimental_ynn_fusion_type": ""}
+    def figures(self, nets, encoding):
+        """None of its own."""
+        return {}
 
     def sample(self, state, key, n):
         """Continuous: standardised values. Binned: the one-hot Gumbel-max draws

@@ -274,11 +274,22 @@ def _chain(rbm, v, sigma, key, n_steps: int, rng_impl: str = "hash", move=None):
 class RBM(AbstractFamily):
     """Visible layer = data dimensions (Gaussian), hidden layer = H Bernoulli units."""
 
-    name: str = "rbm"
+    name: str = "rbm"  # genbench sets it and the next four fields
+    n_steps: int = 1  # total training steps, for learning-rate schedules
+    blocks: tuple[int, int] | None = None  # binned: (one-hot blocks, units each)
+    bernoulli: bool = False  # bit vectors: Bernoulli units, 0/1 samples
+    rng: str = "hash"  # random draws: "hash" (genbench/rng.py) or "threefry"
     log_labels: ClassVar[dict[str, str]] = {
         "recon": "reconstruction error",
         "sigma": "visible σ (mean)",
     }
+    # 512-bit vectors where the CPU has them: the step and the Gibbs chains are
+    # elementwise work over (batch x hidden) activations, and XLA's default
+    # 256-bit preference leaves half of an AVX-512 unit idle (README, *Speed*;
+    # the GAN and VAE, with narrow layers, are slower with it). CPUs without
+    # 512-bit vectors ignore it.
+    compiler_options: ClassVar[dict[str, str]] = {"xla_cpu_prefer_vector_width": "512"}
+    binned_output: ClassVar[str] = "states"  # one-hot Gibbs states
     cd_k: int = 1
     persistent_chains: int = 0
     learn_sigma: bool = True
@@ -353,10 +364,6 @@ class RBM(AbstractFamily):
         require(pcd >= 0, "model.persistent_chains", pcd, ">= 0")
 
     @property
-    def output_kind(self) -> str:
-        return "values" if not self._discrete else "states"
-
-    @property
     def _discrete(self) -> bool:
         """Visible units are states (one-hot blocks or bits), not Gaussian."""
         return self.blocks is not None or self.bernoulli
@@ -366,15 +373,9 @@ class RBM(AbstractFamily):
         """The visible units of the discrete RBM: bits are always Bernoulli."""
         return "bernoulli" if self.bernoulli else self.visible
 
-    @property
-    def compiler_options(self) -> dict[str, str]:
-        """512-bit vectors where the CPU has them. The RBM's step and Gibbs chains
-        are elementwise work over (batch x hidden) activations (two logistic
-        functions and a Bernoulli draw per unit), and XLA's default preference for
-        256-bit vectors leaves half of an AVX-512 unit idle (measured: README,
-        *Speed*; the GAN and VAE, with narrow layers, are slower with it, so they
-        keep the default). CPUs without 512-bit vectors ignore the preference."""
-        return {"xla_cpu_prefer_vector_width": "512"}
+    def figures(self, nets, encoding):
+        """None of its own."""
+        return {}
 
     @property
     def _move(self):

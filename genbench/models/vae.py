@@ -89,7 +89,11 @@ class VAEState(NamedTuple):
 class VAE(AbstractFamily):
     """Encoder `data -> H -> 2*latent`, decoder `latent -> H -> data`."""
 
-    name: str = "vae"
+    name: str = "vae"  # genbench sets it and the next four fields
+    n_steps: int = 1  # total training steps, for learning-rate schedules
+    blocks: tuple[int, int] | None = None  # binned: (one-hot blocks, units each)
+    bernoulli: bool = False  # bit vectors: Bernoulli units, 0/1 samples
+    rng: str = "hash"  # random draws: "hash" (genbench/rng.py) or "threefry"
     log_labels: ClassVar[dict[str, str]] = {
         "loss": "loss (negative ELBO)",
         "recon": "reconstruction term",
