@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -294,18 +295,33 @@ def _index(tree, i: int):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
 
 
-def job_record(status: str, error: str, config: dict | None, choices: dict) -> dict:
+def write_job_record(
+    out: Path, status: str, error: str, config: dict | None, choices: dict
+) -> None:
     """metrics.json of a sweep job that did not run (`config_error`) or raised
     (`error`): why, and what it was asked to compute."""
     from .identity import identity_hash
 
-    return {
+    record = {
         "status": status,
         "error": error,
         "identity": identity_hash(config) if config else None,
         "choices": choices,
         "config": config,
     }
+    write_json(out / "metrics.json", record)
+
+
+def step_flops_in_background(spec) -> Future:
+    """A step's FLOPs (`AbstractFamily.step_flops`, for the training-budget
+    figures), traced in a thread beside the compilation instead of after it."""
+    background = ThreadPoolExecutor(max_workers=1)
+    s = spec.settings
+    flops = background.submit(
+        spec.family.step_flops, spec.encoding.model_dim, spec.hidden, s.batch_size
+    )
+    background.shutdown(wait=False)
+    return flops
 
 
 def run_record(

@@ -32,6 +32,7 @@ __all__ = [
     "run_name",
     "skip_complete",
     "short_dirname",
+    "group_choices",
 ]
 
 COMPLETE = ("ok", "partial")  # statuses whose results are kept (seeds may diverge)
@@ -255,3 +256,13 @@ def run_name(
     """
     name = f"{model}_{target}_bins{bins}_{scope}{params}_steps{steps}_seeds{seeds}"
     return short_dirname(re.sub(r"[^A-Za-z0-9._=-]", "-", name))
+
+
+def group_choices() -> dict[str, str | None]:
+    """Hydra's choice of each config group of the running job (`model:
+    vae_original`), Hydra's own and the schema groups left out: the report
+    labels presets by them. Needs Hydra to be running."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices = HydraConfig.get().runtime.choices
+    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "schema"))}

@@ -8,12 +8,10 @@ across jobs (failures, a stop signal) is `session.SESSION`.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import hydra
@@ -23,7 +21,7 @@ from omegaconf import DictConfig
 
 from . import report
 from .config import register_configs
-from .session import SESSION, compilation_cache, stop_on_signal
+from .session import SESSION, compilation_cache, quiet_libraries, stop_on_signal
 
 register_configs()
 USER_ERRORS = (ValueError, NotImplementedError)
@@ -33,7 +31,7 @@ USER_ERRORS = (ValueError, NotImplementedError)
 def main(cfg: DictConfig) -> float | None:
     from . import artifacts
     from .config import build_run, resolved
-    from .identity import skip_complete
+    from .identity import group_choices, skip_complete
     from .train import check_memory
 
     started = time.time(), time.perf_counter()  # the job's start-up begins
@@ -42,8 +40,7 @@ def main(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     SESSION.multirun |= multirun
     SESSION.sweep_dir = hc.sweep.dir if multirun else SESSION.sweep_dir
-    for noisy in ("jax._src.xla_bridge", "matplotlib", "absl"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
     compilation_cache(cfg.get("jax_cache"))
     if SESSION.stop:  # Ctrl-C during an earlier job of this sweep: run nothing more
         report.say(f"not run (interrupted): {job}")
@@ -51,7 +48,7 @@ def main(cfg: DictConfig) -> float | None:
         return None
     if cfg.train.get("devices") is None and hc.launcher.get("n_jobs", 1) != 1:
         cfg.train.devices = 1  # parallel local workers: one core each
-    choices, config = _choices(), None
+    choices, config = group_choices(), None
     try:
         config = resolved(cfg)
         if multirun and skip_complete(out, Path(hc.sweep.dir), config, choices):
@@ -66,9 +63,11 @@ def main(cfg: DictConfig) -> float | None:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         report.say(f"error: {err}")
+        SESSION.failed.append(f"{job}: {err}" if multirun else str(err))
         if multirun:  # in a sweep the job's folder records why it did not run
-            return _failed(out, job, "config_error", str(err), config, choices)
-        SESSION.failed.append(str(err))
+            return artifacts.write_job_record(
+                out, "config_error", str(err), config, choices
+            )
         return artifacts.discard_refused(out)
     try:  # in a sweep, a job that raises is recorded and the others go on
         return run_spec(spec, cfg, out, started)
@@ -80,23 +79,8 @@ def main(cfg: DictConfig) -> float | None:
         report.say(
             f"error: job {job!r} failed: {error} (traceback in {out / 'error.txt'})"
         )
-        return _failed(out, job, "error", error, config, choices)
-
-
-def _failed(out: Path, job: str, status: str, error: str, config, choices) -> None:
-    """Record in a sweep job's folder why it did not run or failed."""
-    from .artifacts import job_record, write_json
-
-    record = job_record(status, error, config, choices)
-    write_json(out / "metrics.json", record)
-    SESSION.failed.append(f"{job}: {error}")
-
-
-def _choices() -> dict[str, str | None]:
-    """Hydra's choice of each config group (`model: vae_original`), Hydra's own
-    groups left out: the report labels presets by them."""
-    choices = HydraConfig.get().runtime.choices
-    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "schema"))}
+        SESSION.failed.append(f"{job}: {error}")
+        return artifacts.write_job_record(out, "error", error, config, choices)
 
 
 def run_spec(
@@ -107,6 +91,7 @@ def run_spec(
     `started`: the job's start as (`time.time()`, `time.perf_counter()`), for the
     start-up part of metrics.json's `timing` (None: the start of this call)."""
     from . import artifacts
+    from .identity import group_choices
     from .train import train
 
     t0 = time.perf_counter()
@@ -114,13 +99,7 @@ def run_spec(
     saver = artifacts.TrainingSaver(
         out, spec.family, list(range(s.seed, s.seed + s.seeds))
     )
-    # A step's FLOPs (XLA's cost analysis, for the training-budget figures),
-    # traced beside the compilation instead of after it.
-    background = ThreadPoolExecutor(max_workers=1)
-    flops = background.submit(
-        spec.family.step_flops, spec.encoding.model_dim, spec.hidden, s.batch_size
-    )
-    background.shutdown(wait=False)
+    flops = artifacts.step_flops_in_background(spec)
     report.say(report.compiling(spec, cfg.budget.params, cfg.budget.scope))
     result = train(
         *(spec.family, spec.target, spec.encoding, s, spec.hidden),
@@ -134,7 +113,7 @@ def run_spec(
         SESSION.failed.append("interrupted before the first snapshot")
         return None
     payload = artifacts.write_run(
-        out, spec, cfg, result, saver, flops, _choices(), started
+        out, spec, cfg, result, saver, flops, group_choices(), started
     )
     print(report.run_summary(payload, out))
     if payload["status"] == "failed":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -19,7 +20,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Session", "SESSION", "stop_on_signal", "compilation_cache"]
+__all__ = [
+    "Session",
+    "SESSION",
+    "stop_on_signal",
+    "compilation_cache",
+    "quiet_libraries",
+]
 
 
 @dataclass
@@ -172,3 +179,9 @@ def compilation_cache(path: str | None) -> None:
 
     jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def quiet_libraries() -> None:
+    """Keep JAX's, Matplotlib's and absl's info lines out of a run's log."""
+    for noisy in ("jax._src.xla_bridge", "matplotlib", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
