@@ -6,7 +6,8 @@ The fresh environment gets genbench from the wheel alone. Its dependencies (JAX,
 Hydra, ...) are not downloaded: a `.pth` file puts this environment's
 site-packages after its own on `sys.path` (a path line only: the `.pth` files
 there, such as an editable install of genbench, are not run). PYTHONPATH is
-removed, so nothing of the repository is importable.
+removed, so nothing of the repository is importable. It runs in the default
+suite, so CI runs it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 from .conftest import FAST, ROOT
-
-pytestmark = pytest.mark.slow
 
 
 def _builds_wheels_here() -> bool:
