@@ -32,7 +32,13 @@ __all__ = [
     "environment",
     "seed_stats",
     "t_interval",
+    "PLOTS",
 ]
+
+# `plots=`: the figures a run draws into plots/. all: every figure; final: those
+# of the final samples (target vs model, 2D scatter, bit patterns); none: no
+# figure (a big sweep's jobs; the sweep's own figures are drawn regardless).
+PLOTS = ("all", "final", "none")
 
 
 def _umask() -> int:
@@ -243,7 +249,8 @@ class TrainingSaver:
 
 def write_run(out: Path, spec, cfg, result, saver, flops, choices, started) -> dict:
     """Every artifact of a trained run under `out` (what `saver` has not saved
-    yet, samples, figures, metrics.json); returns metrics.json's content.
+    yet, samples, the figures `cfg.plots` asks for, metrics.json); returns
+    metrics.json's content.
     `started`: the job's start (`time.time()`, `time.perf_counter()`) and
     training's (`time.perf_counter()`), for metrics.json's `timing`."""
     from .plots import plot_run
@@ -255,7 +262,11 @@ def write_run(out: Path, spec, cfg, result, saver, flops, choices, started) -> d
     if result.samples is not None:
         save_samples(out / "samples.npz", result.samples, saver.seeds)
     t2 = time.perf_counter()
-    edges = plot_run(out / "plots", spec, result, cfg.budget.params)
+    which = cfg.get("plots", "all")
+    if which == "none":  # no matplotlib at all; the record still needs the grid
+        edges = spec.target.evaluator(spec.encoding, spec.settings.hist_bins).edges
+    else:
+        edges = plot_run(out / "plots", spec, result, cfg.budget.params, which)
     t3 = time.perf_counter()
     timing = {
         "wall_seconds": t3 - t0,

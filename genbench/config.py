@@ -70,6 +70,7 @@ class Config:
     bins: BinsConf = field(default_factory=BinsConf)
     train: Any = MISSING
     jax_cache: str | None = None
+    plots: str = "all"  # the figures of each run (artifacts.PLOTS)
 
 
 # --- schemas derived from code -------------------------------------------------
@@ -377,9 +378,11 @@ def _objects(cfg: DictConfig, stage: list[str]) -> tuple:
     """`(target, encoding, family, settings, budget)`, each class checking its
     own values as it is built; a group that others are built from is built and
     checked first (train.steps: the family's schedule; bins: the encoding)."""
+    from .artifacts import PLOTS
     from .encoding import make_encoding
     from .train import TrainSettings
 
+    one_of("plots", cfg.get("plots", "all"), PLOTS)
     stage[0] = "target"
     target_cls, target_kw = _arguments("target", cfg.get("target"))
     stage[0] = "model"

@@ -46,6 +46,7 @@ NOT_IDENTITY = (
     "train.progress",
     "train.devices",
     "jax_cache",
+    "plots",
     "hydra",
 )
 

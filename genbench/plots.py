@@ -531,12 +531,16 @@ def plot_scatter(
     _save(fig, path, dpi=130)
 
 
-def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
-    """Every figure of a run into `folder` (`plots/`): target vs model, the
+def plot_run(
+    folder: Path, spec, result, budget: int, which: str = "all"
+) -> list[np.ndarray]:
+    """The figures of a run into `folder` (`plots/`): target vs model, the
     timeline, 2D targets' scatter, the curves and the family's own
     (`AbstractFamily.figures`); bit-vector targets: the most frequent patterns
-    and the curves of KL, precision and coverage. Returns the in-range cell
-    edges per axis the run is scored on (bit vectors: None, no grid)."""
+    and the curves of KL, precision and coverage. `which="final"` draws only
+    the figures of the final samples (target vs model, scatter, patterns; see
+    `artifacts.PLOTS`). Returns the in-range cell edges per axis the run is
+    scored on (bit vectors: None, no grid)."""
     import jax
 
     s = spec.settings
@@ -554,6 +558,8 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
             plot_patterns(
                 folder / "patterns.png", spec.target, result.samples, result.final, meta
             )
+        if which == "final":
+            return ev.edges
         metrics = ("kl", "precision", "coverage")
         plot_curves(
             folder / "curves.png",
@@ -574,15 +580,6 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
         meta,
         binned=spec.encoding.binned,
     )
-    plot_timeline(
-        folder / "timeline.png",
-        spec.target,
-        ev.edges,
-        ev.p,
-        result.snapshot_steps,
-        result.snapshot_hists,
-        meta,
-    )
     if spec.target.dim == 2 and result.samples is not None:
         plot_scatter(
             folder / "scatter.png",
@@ -592,6 +589,17 @@ def plot_run(folder: Path, spec, result, budget: int) -> list[np.ndarray]:
             meta,
             binned=spec.encoding.binned,
         )
+    if which == "final":
+        return ev.edges
+    plot_timeline(
+        folder / "timeline.png",
+        spec.target,
+        ev.edges,
+        ev.p,
+        result.snapshot_steps,
+        result.snapshot_hists,
+        meta,
+    )
     nets = jax.tree_util.tree_map(lambda x: x[0], spec.family.params(result.states))
     for name, draw in spec.family.figures(nets, spec.encoding).items():
         draw(folder / name, meta)
