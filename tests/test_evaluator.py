@@ -241,3 +241,16 @@ def test_the_snapshot_program_sorts_only_the_model_samples():
 
     sizes = list(sorted_sizes(jaxpr.jaxpr))
     assert sum(sizes) == prog.n_pad * N_PROJECTIONS * n
+
+
+@pytest.mark.slow
+def test_the_evaluation_benchmark_reports_every_program(capsys):
+    from scripts.bench import evaluation
+
+    argv = ["--targets", "2d_gmm", "--samples", "3000", "--steps", "10"]
+    assert evaluation.main([*argv, "--seeds", "1", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("setup", "chunk", "reference (final", "evaluate (snapshot", "floor"):
+        assert f"| {name}" in out
+    assert "| evaluation, final (3000 samples/seed) |" in out
+    assert "| metric alone: sliced W1 (sorts), final count |" in out
