@@ -11,9 +11,10 @@ the start of that block: finite, at most `BLOCK_MAX` steps older) and the others
 go on.
 
 In three parts: `Programs` builds the pure functions (setup, the training chunk,
-the evaluation; traced, they also give the memory estimate that `check_memory`
-refuses a run by), `compile_programs` compiles them, and `train` is the host
-loop that runs the chunks and feeds a `History`. Scoring is `metrics.Evaluator`.
+the evaluation with its reference and floor; traced, they also give the memory
+estimate that `check_memory` refuses a run by), `compile_programs` compiles
+them, and `train` is the host loop that runs the chunks and feeds a `History`.
+Scoring is `metrics.Evaluator`.
 """
 
 from __future__ import annotations
@@ -236,9 +237,10 @@ def _select(pred, a, b):
 
 class Programs:
     """The pure functions a run compiles, for one family, target, encoding,
-    settings and hidden width: `setup`, `chunk` (training), `evaluate`. The
-    trainer jits them; `memory_estimate` traces them (nothing is compiled or
-    allocated) to estimate their peak memory."""
+    settings and hidden width: `setup`, `chunk` (training), `reference` and
+    `evaluate` (per sample count), `floor`. The trainer jits them;
+    `memory_estimate` traces them (nothing is compiled or allocated) to
+    estimate their peak memory."""
 
     def __init__(
         self,
