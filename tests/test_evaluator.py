@@ -191,7 +191,14 @@ OLD_VALUES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# The 2D run in the default suite (a full tiny run each: compile dominates).
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=() if c == "gan_2d_gmm" else pytest.mark.slow)
+        for c in sorted(CASES)
+    ],
+)
 def test_a_run_prints_the_numbers_of_the_previous_implementation(case):
     spec = build_run(compose_cfg(*CASES[case], *COMMON))
     r = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
