@@ -11,9 +11,10 @@ the start of that block: finite, at most `BLOCK_MAX` steps older) and the others
 go on.
 
 In three parts: `Programs` builds the pure functions (setup, the training chunk,
-the evaluation; traced, they also give the memory estimate that `check_memory`
-refuses a run by), `compile_programs` compiles them, and `train` is the host
-loop that runs the chunks and feeds a `History`. Scoring is `metrics.Evaluator`.
+the evaluation with its reference and floor; traced, they also give the memory
+estimate that `check_memory` refuses a run by), `compile_programs` compiles
+them, and `train` is the host loop that runs the chunks and feeds a `History`.
+Scoring is `metrics.Evaluator`.
 """
 
 from __future__ import annotations
@@ -236,9 +237,10 @@ def _select(pred, a, b):
 
 class Programs:
     """The pure functions a run compiles, for one family, target, encoding,
-    settings and hidden width: `setup`, `chunk` (training), `evaluate`. The
-    trainer jits them; `memory_estimate` traces them (nothing is compiled or
-    allocated) to estimate their peak memory."""
+    settings and hidden width: `setup`, `chunk` (training), `reference` and
+    `evaluate` (per sample count), `floor`. The trainer jits them;
+    `memory_estimate` traces them (nothing is compiled or allocated) to
+    estimate their peak memory."""
 
     def __init__(
         self,
@@ -397,18 +399,28 @@ class Programs:
         per_sample = max(1, peak_bytes(jaxpr) - held) / probe
         return int(max(1, min(most, EVAL_CHUNK_BYTES // per_sample)))
 
-    def evaluate(self, states, k_eval, step, n: int):
-        """Every seed's `n` samples at `step`, scored; with the floor (true samples
-        scored the same way). Returns `(scores, samples, floor)`."""
-        ref = self.evaluator.reference(n)
+    def reference(self, n: int) -> dict[str, jax.Array]:
+        """The true samples every evaluation of `n` samples is scored against
+        (`Evaluator.reference`): the same for every seed and snapshot, so a run
+        prepares it once per sample count and passes it to `evaluate`."""
+        return self.evaluator.reference(n)
+
+    def evaluate(self, states, k_eval, step, ref: dict[str, jax.Array], n: int):
+        """Every seed's `n` samples at `step`, scored against `ref`
+        (`reference(n)`). Returns `(scores, samples)`."""
 
         def one(state, key):
             return self.samples(state, jr.fold_in(key, step), n)
 
         x = jax.vmap(one)(states, k_eval)
         scores = jax.vmap(lambda xi: self.evaluator.score(xi, ref))(x)
-        floor = self.evaluator.score(self.evaluator.floor_samples(n), ref)
-        return scores, x, floor
+        return scores, x
+
+    def floor(self, ref: dict[str, jax.Array], n: int) -> dict[str, jax.Array]:
+        """The floor: `n` true samples, independent of `ref`, scored as a
+        model's are (what a perfect model would get). It depends on the target
+        and `n` only, so a run computes it once, for the count it reports."""
+        return self.evaluator.score(self.evaluator.floor_samples(n), ref)
 
     # --- memory ---------------------------------------------------------------
 
@@ -421,10 +433,15 @@ class Programs:
         train = peak_bytes(jax.make_jaxpr(self.chunk)(states, failure, k_train, start))
         evaluate = 0
         for n in {s.snapshot_eval_samples, s.eval_samples}:
-            jaxpr = jax.make_jaxpr(self.evaluate, static_argnums=3)(
-                states, k_eval, start, n
+            ref = jax.eval_shape(functools.partial(self.reference, n))
+            jaxprs = (  # each one's inputs (the reference) counted in its peak
+                jax.make_jaxpr(self.reference, static_argnums=0)(n),
+                jax.make_jaxpr(self.evaluate, static_argnums=4)(
+                    states, k_eval, start, ref, n
+                ),
+                jax.make_jaxpr(self.floor, static_argnums=1)(ref, n),
             )
-            evaluate = max(evaluate, peak_bytes(jaxpr))
+            evaluate = max(evaluate, *(peak_bytes(j) for j in jaxprs))
         return {"training": train, "evaluation": evaluate}
 
 
@@ -537,6 +554,28 @@ class History:
         return post
 
 
+class Evaluation:
+    """The compiled evaluation of `n` samples per seed and its prepared
+    reference: called as `(states, k_eval, step) -> (scores, samples)`;
+    `floor()` gives the floor's scores for the same `n` (host arrays,
+    compiled and computed on first use)."""
+
+    def __init__(self, prog: Programs, program: Callable, ref: dict, n: int):
+        self.prog, self.program, self.ref, self.n = prog, program, ref, n
+        self._floor: dict[str, np.ndarray] | None = None
+
+    def __call__(self, states, k_eval, step):
+        return self.program(states, k_eval, step, self.ref)
+
+    def floor(self) -> dict[str, np.ndarray]:
+        if self._floor is None:
+            options = self.prog.family.compiler_options
+            lowered = jax.jit(self.prog.floor, static_argnums=1).lower(self.ref, self.n)
+            program = compile_with(lowered, options)
+            self._floor = jax.device_get(program(self.ref))
+        return self._floor
+
+
 @dataclass
 class Compiled:
     """A run's compiled programs and initial state (see `compile_programs`)."""
@@ -547,8 +586,10 @@ class Compiled:
     k_train: jax.Array
     k_eval: jax.Array
     chunk: Callable  # (states, failure, k_train, start) -> (states, failure, logs)
-    evaluate: Callable  # (states, k_eval, step) -> (scores, samples, floor)
-    evaluate_final: Future | None  # the final evaluation's, if its n differs
+    evaluate: Evaluation  # at the snapshot count
+    # The final count's Evaluation (`evaluate` itself when the counts are equal),
+    # compiled, and its floor computed, in a background thread.
+    evaluate_final: Future
     mark_runaway: Callable
     seconds: float  # compile time (the background compile is added when awaited)
 
@@ -580,9 +621,11 @@ class Compiled:
 
 
 def compile_programs(prog: Programs) -> Compiled:
-    """Run `prog.setup` and compile the chunk and the snapshot evaluation (the
-    final evaluation, when its sample count differs, compiles in a background
-    thread: XLA compiles without the GIL, so it overlaps training)."""
+    """Run `prog.setup`, compile the chunk and prepare the snapshot evaluation
+    (its reference, then its program). The final evaluation (its own program
+    and reference when its sample count differs) and the floor of the final
+    count are prepared in a background thread: XLA compiles without the GIL, so
+    it overlaps training."""
     s, options = prog.settings, prog.family.compiler_options
     sharding = seed_sharding(prog.n_dev)
     t0 = time.perf_counter()
@@ -593,17 +636,28 @@ def compile_programs(prog: Programs) -> Compiled:
     # otherwise come back laid out differently).
     chunk_jit = jax.jit(prog.chunk, out_shardings=(sharding, sharding, sharding))
     chunk = compile_with(chunk_jit.lower(states, failure, k_train, 0), options)
-    eval_jit = jax.jit(prog.evaluate, static_argnums=3)
+    ref_jit = jax.jit(prog.reference, static_argnums=0)
+    eval_jit = jax.jit(prog.evaluate, static_argnums=4)
 
-    def compile_eval(n: int):
-        return compile_with(eval_jit.lower(states, k_eval, 0, n), options)
+    def compile_eval(n: int) -> Evaluation:
+        # The reference is an argument, not part of the program: drawn and
+        # sorted once per count, not at every snapshot.
+        ref = compile_with(ref_jit.lower(n), options)()
+        program = compile_with(eval_jit.lower(states, k_eval, 0, ref, n), options)
+        return Evaluation(prog, program, ref, n)
 
     evaluate = compile_eval(s.snapshot_eval_samples)
-    evaluate_final = None
-    if s.eval_samples != s.snapshot_eval_samples:
-        background = ThreadPoolExecutor(max_workers=1)
-        evaluate_final = background.submit(compile_eval, s.eval_samples)
-        background.shutdown(wait=False)
+
+    def prepare_final() -> Evaluation:
+        final = evaluate
+        if s.eval_samples != s.snapshot_eval_samples:
+            final = compile_eval(s.eval_samples)
+        final.floor()
+        return final
+
+    background = ThreadPoolExecutor(max_workers=1)
+    evaluate_final = background.submit(prepare_final)
+    background.shutdown(wait=False)
     return Compiled(
         prog=prog,
         states=states,
@@ -634,7 +688,8 @@ def train(
     `snapshot_eval_samples` samples per seed; when training is complete the
     final evaluation scores `eval_samples` samples per seed (`final`).
     `on_trained` is called with the result of training (history, states,
-    failures; `final` from the last snapshot) before that final evaluation, so
+    failures; `final` from the last snapshot, `floor` empty) before that final
+    evaluation, so
     that a failure there loses no training. `should_stop` is asked before each
     chunk; when it returns True (or on KeyboardInterrupt) training ends with
     `interrupted` set and the result holds the completed snapshots.
@@ -645,7 +700,7 @@ def train(
     c = compile_programs(Programs(family, target, encoding, s, hidden))
     states, failure, history = c.states, c.failure, History(s)
     seconds = {"train": 0.0, "eval": 0.0}
-    last = None  # the last snapshot's (scores on the host, samples, floor)
+    last = None  # the last snapshot's (scores on the host, samples)
     interrupted = False
     bar = tqdm(total=s.steps, unit="step", disable=not s.progress, dynamic_ncols=True)
     try:
@@ -658,10 +713,10 @@ def train(
             jax.block_until_ready(states)
             t2 = time.perf_counter()
             step = min(s.steps, start + s.chunk_len)
-            scores, x, floor = c.evaluate(states, c.k_eval, step)
+            scores, x = c.evaluate(states, c.k_eval, step)
             scores = c.real_seeds(scores)
             failure = c.check_runaway(failure, scores, step)
-            last = (scores, x, floor)
+            last = (scores, x)
             seconds["train"] += t2 - t1
             seconds["eval"] += time.perf_counter() - t2
             kind, logs = c.real_seeds((failure.kind, logs))
@@ -716,25 +771,22 @@ def _finish(c, states, failure, history, last, seconds, interrupted, on_trained)
 
     if last is None:  # interrupted before the first snapshot
         return outcome(None, {}, None, 0)
-    scores, x, floor = last
-    floor = jax.device_get(floor)
-    trained = outcome(scores, floor, None, s.snapshot_eval_samples)
+    scores, x = last
     if interrupted:
-        return trained
-    if on_trained is not None:
-        on_trained(trained)
+        return outcome(scores, c.evaluate.floor(), None, s.snapshot_eval_samples)
+    if on_trained is not None:  # the floor is the final count's: not yet known
+        on_trained(outcome(scores, {}, None, s.snapshot_eval_samples))
+    t_wait = time.perf_counter()
+    final = c.evaluate_final.result()
+    # waiting for the background compile counts as compile time
+    timings["compile_seconds"] += time.perf_counter() - t_wait
     t3 = time.perf_counter()
-    if c.evaluate_final is not None:
-        t_wait = time.perf_counter()
-        program = c.evaluate_final.result()
-        # waiting for the background compile counts as compile time
-        timings["compile_seconds"] += time.perf_counter() - t_wait
-        t3 += time.perf_counter() - t_wait
-        scores, x, floor = program(states, c.k_eval, history.steps[-1])
-        scores, floor = c.real_seeds(scores), jax.device_get(floor)
+    if final is not c.evaluate:
+        scores, x = final(states, c.k_eval, history.steps[-1])
+        scores = c.real_seeds(scores)
     samples = c.real_seeds(x)
     seconds["eval"] += time.perf_counter() - t3
-    return outcome(scores, floor, samples, s.eval_samples)
+    return outcome(scores, final.floor(), samples, s.eval_samples)
 
 
 def _failure_record(fail: Failure, i: int) -> dict[str, Any] | None:

@@ -314,12 +314,14 @@ def test_every_history_row_is_scored_on_the_snapshot_count():
     # the last row is the last snapshot scored like the others, not the final
     prog = Programs(spec.family, spec.target, spec.encoding, s, spec.hidden)
     k_eval = jax.jit(prog.setup)()[3][: s.seeds]
-    evaluate = jax.jit(prog.evaluate, static_argnums=3)
-    rescored = evaluate(result.states, k_eval, s.steps, 2000)[0]["kl"]
+    evaluate = jax.jit(prog.evaluate, static_argnums=4)
+    ref = prog.reference(2000)
+    rescored = evaluate(result.states, k_eval, s.steps, ref, 2000)[0]["kl"]
     last = [row["kl"] for row in result.history if row["step"] == s.steps]
     np.testing.assert_allclose(last, rescored, rtol=1e-5)
     assert not np.allclose(last, result.final["kl"], rtol=1e-3)
-    final = evaluate(result.states, k_eval, s.steps, 3000)[0]["kl"]
+    ref = prog.reference(3000)
+    final = evaluate(result.states, k_eval, s.steps, ref, 3000)[0]["kl"]
     np.testing.assert_allclose(result.final["kl"], final, rtol=1e-5)
 
 
@@ -330,10 +332,10 @@ def test_a_failing_final_evaluation_loses_no_training(tmp_path, monkeypatch):
     spec = build_run(cfg)
     evaluate = Programs.evaluate
 
-    def out_of_memory(self, states, k_eval, step, n):
+    def out_of_memory(self, states, k_eval, step, ref, n):
         if n == 3000:  # the final evaluation only
             raise MemoryError("RESOURCE_EXHAUSTED: out of memory (simulated)")
-        return evaluate(self, states, k_eval, step, n)
+        return evaluate(self, states, k_eval, step, ref, n)
 
     monkeypatch.setattr(Programs, "evaluate", out_of_memory)
     with pytest.raises(MemoryError):
@@ -361,9 +363,10 @@ def test_evaluation_memory_is_bounded_by_sampling_in_chunks():
     assert need["evaluation"] < 2 * EVAL_CHUNK_BYTES + 50_000 * 4 * 64
     # XLA's own analysis of the compiled program agrees it is bounded
     states, _, _, k_eval = jax.eval_shape(prog.setup)
+    ref = jax.eval_shape(lambda: prog.reference(50_000))
     compiled = (
-        jax.jit(prog.evaluate, static_argnums=3)
-        .lower(states, k_eval, 0, 50_000)
+        jax.jit(prog.evaluate, static_argnums=4)
+        .lower(states, k_eval, 0, ref, 50_000)
         .compile()
     )
     assert compiled.memory_analysis().temp_size_in_bytes < 2 * EVAL_CHUNK_BYTES
