@@ -10,11 +10,13 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from genbench import report
+from genbench.targets import BarsAndStripes
 
-from .conftest import FAST, run_cli
+from .conftest import FAST, MODELS, run_cli
 
 SWEEP = ["-m", "model=gan", "budget.params=10,400", *FAST]
 
@@ -226,13 +228,12 @@ def test_errors_building_a_user_config_are_config_errors(tmp_path):
 
 
 def test_a_sweep_over_a_bit_vector_target_reports_precision_and_coverage(tmp_path):
-    fast = [o for o in FAST if not o.startswith("train.seeds")]
+    # every family of conf/model trains on bars and stripes through the CLI
     proc = run_cli(
         "-m",
-        "model=gan,rbm",
+        f"model={','.join(MODELS)}",
         "target=binary_bars_stripes",
-        *fast,
-        "train.seeds=1",
+        *FAST,
         "hydra.sweep.dir=sweep",
         cwd=tmp_path,
     )
@@ -240,11 +241,37 @@ def test_a_sweep_over_a_bit_vector_target_reports_precision_and_coverage(tmp_pat
     sweep = tmp_path / "sweep"
     with open(sweep / "summary.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2
+    assert len(rows) == 2 * len(MODELS)  # one row per seed
     for row in rows:
         assert 0 <= float(row["precision"]) <= 1 and 0 <= float(row["coverage"]) <= 1
         assert float(row["precision_floor"]) == 1.0
     assert "gan" in (sweep / "summary.md").read_text()
     # no grid to draw side by side: each job has its patterns.png instead
     assert not list(sweep.glob("compare_*.png"))
-    assert len(list(sweep.glob("*/plots/patterns.png"))) == 2
+    assert len(list(sweep.glob("*/plots/patterns.png"))) == len(MODELS)
+    # each job's files (was test_binary.py's CLI run of each family)
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == len(MODELS)
+    valid = set(BarsAndStripes("b", n=3).pattern_index().tolist())
+    for out in jobs:
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["status"] == "ok" and m["encoding"] == "binary"
+        assert m["patterns_total"] == 14 and m["coverage_samples"] == 1000
+        for name in ("kl", "precision", "coverage", "tv", "w1"):
+            stat = m["metrics"][name]
+            assert stat["mean"] is not None and stat["floor"] is not None, name
+        assert m["metrics"]["precision"]["floor"] == 1.0
+        assert m["metrics"]["coverage"]["floor"] == 1.0
+        assert m["metrics"]["kl_compat"]["mean"] is None
+        samples = np.load(out / "samples.npz")["samples"]
+        assert samples.shape == (2, 2000, 9) and set(np.unique(samples)) <= {0.0, 1.0}
+        # precision recomputed from the saved samples
+        idx = samples.astype(int) @ (2 ** np.arange(8, -1, -1))
+        share = [np.mean([i in valid for i in row]) for row in idx]
+        np.testing.assert_allclose(
+            m["metrics"]["precision"]["per_seed"], share, atol=1e-6
+        )
+        for plot in ("patterns.png", "curves.png"):
+            assert (out / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
+    assert proc.stdout.count("bit vectors") == len(MODELS)
+    assert "precision" in proc.stdout and "coverage" in proc.stdout
