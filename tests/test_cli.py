@@ -486,6 +486,9 @@ def test_cli_runs_a_relative_file_and_refuses_a_bad_one(tmp_path):
         kl["floor"] > 0 and np.isfinite(kl["mean"]) and m["metrics"]["w1"]["floor"] > 0
     )
     assert m["hist_bins"] == [5, 5]  # sqrt(200 held-out rows / 10), at least 5
+    # a 2D run writes the scatter figure (was test_plots.py's own CLI run)
+    png = tmp_path / "run" / "plots" / "scatter.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
     rows = normal_rows(1000)
     rows[5, 0] = np.nan
     np.save(tmp_path / "data" / "bad.npy", rows)
