@@ -45,7 +45,7 @@ def make(name):
     return instantiate(compose_cfg(*target_args(name)).target, _convert_="all")
 
 
-@pytest.mark.parametrize("name", GRID_TARGETS)  # bit vectors: tests/test_binary.py
+@pytest.mark.parametrize("name", GRID_TARGETS)  # bit vectors: further below
 def test_samples_match_moments_and_exact_cells(name):
     """`sample` has the target's mean and std; samples of P (`reference_sample`:
     `sample`'s, but the held-out part of an empirical target) fall in the cells
