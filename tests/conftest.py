@@ -125,6 +125,26 @@ def rotation(*axes: list[str]):
     return out
 
 
+def make_target(name: str):
+    """The target `target=<name>` of conf/target, built as a run builds it."""
+    from hydra.utils import instantiate
+
+    return instantiate(compose_cfg(*target_args(name)).target, _convert_="all")
+
+
+def state_bits(states, d: int) -> np.ndarray:
+    """The `d` bits of each integer state, most significant first: `(n, d)` 0/1."""
+    return ((np.asarray(states)[:, None] >> np.arange(d - 1, -1, -1)) & 1).astype(
+        np.float32
+    )
+
+
+def normal_rows(n: int = 1000, dim: int = 2, seed: int = 0) -> np.ndarray:
+    """`(n, dim)` Gaussian rows, a data file's content for the empirical target."""
+    rng = np.random.default_rng(seed)
+    return rng.normal([0.5, -1.0][:dim], [1.0, 2.0][:dim], (n, dim))
+
+
 def compose_cfg(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))

@@ -1,11 +1,16 @@
-"""The budget solver: exact counts, nearest width, clear errors."""
+"""genbench/budget.py: exact counts (continuous, one-hot and bit-vector model
+spaces), nearest width, clear errors. Every family x target within tolerance of
+its budget: tests/test_contract.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from genbench.budget import BudgetError, count_params, solve_hidden
+from genbench.config import build_run
 from genbench.models import GAN, RBM, VAE
+
+from .conftest import FAST, compose_cfg
 
 
 def gan_formula(d, h, z=16):
@@ -58,3 +63,20 @@ def test_sampler_scope_counts_generator_and_decoder_only():
 def test_budget_below_the_smallest_model_names_the_smallest_feasible():
     with pytest.raises(BudgetError, match=r"smallest feasible budget is 23\b"):
         solve_hidden(GAN(), 1, 10)
+
+
+def test_budget_counts_the_one_hot_sizes():
+    spec = build_run(compose_cfg("model=rbm", "target=2d_gmm", "bins.n=20", *FAST))
+    h = spec.hidden
+    assert spec.n_params == 40 * h + 40 + h  # W (2n x H), visible and hidden biases
+
+
+def test_budget_counts_n_bits_visible_units():
+    spec = build_run(compose_cfg("model=rbm", "target=binary_bars_stripes", *FAST))
+    h = spec.hidden
+    assert spec.encoding.model_dim == 9 and spec.family.bernoulli
+    assert spec.n_params == 9 * h + 9 + h  # W, b, c: no visible scale
+    for model in ("gan", "vae"):
+        other = build_run(compose_cfg(f"model={model}", "target=binary_cardinality"))
+        assert other.encoding.model_dim == 12
+        assert abs(other.n_params - 1600) <= 0.02 * 1600

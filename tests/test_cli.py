@@ -1,10 +1,12 @@
-"""The real CLI in a subprocess: artifacts of a run, Hydra flags, clear errors."""
+"""genbench/run.py through the real CLI in a subprocess: artifacts of a run, Hydra
+flags, signals, one-line errors (config, bit-vector and empirical targets), and
+the numbers recorded by scripts/golden.py."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
-import shutil
 import signal
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from genbench.config import ConfigError, build_run
 
-from .conftest import CONF, EXPERIMENTS, FAST, compose_cfg, run_cli
+from .conftest import CONF, EXPERIMENTS, FAST, ROOT, compose_cfg, normal_rows, run_cli
 
 
 def test_single_run_writes_every_artifact(tmp_path):
@@ -436,37 +438,103 @@ def test_second_signal_stops_at_once_even_while_compiling(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-def test_help_lists_the_groups_a_user_picks_with_their_meaning_and_examples(tmp_path):
-    root = Path(__file__).resolve().parents[1]
-    mine = tmp_path / "mine"
-    shutil.copytree(root / "docs" / "extend" / "conf", mine)
-    (mine / "optim").mkdir()  # a user's own group: listed, without a meaning
-    (mine / "optim" / "fast.yaml").write_text("# @package _global_\n# Quick.\n")
-    proc = run_cli("--config-dir", str(mine), "--help", cwd=tmp_path)
+def test_cli_refuses_bad_bars_and_stripes_in_one_line(tmp_path):
+    fast = [o for o in FAST if "eval_samples" not in o]
+    few = ["train.eval_samples=500", "train.snapshot_eval_samples=500"]
+    for args, message in (
+        (["target.n=5"], "target.n=5"),
+        (["bins.n=16"], "bins.n=16"),
+        (few, "target.coverage_samples=1000"),  # coverage needs 1000 samples
+    ):
+        if args is not few:
+            args = [
+                *args,
+                "train.eval_samples=2000",
+                "train.snapshot_eval_samples=2000",
+            ]
+        proc = run_cli(
+            "target=binary_bars_stripes",
+            *args,
+            *fast,
+            f"hydra.run.dir={tmp_path / 'run'}",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], proc.stderr
+        assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_cli_runs_a_relative_file_and_refuses_a_bad_one(tmp_path):
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "d.npy", normal_rows(1000))
+    proc = run_cli(
+        "model=vae",
+        "target=empirical",
+        "target.path=data/d.npy",
+        *FAST,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert "schema/" not in out and "TrainSettings" not in out
-    assert out.startswith("genbench: GAN, VAE and RBM")
-    groups = out.split("== Groups")[1].split("== Config")[0]
-    heads = [x.split(":")[0] for x in groups.splitlines()[1:] if x and x[0] != " "]
-    assert heads == [
-        "bins", "budget", "experiment", "model", "optim", "target", "train", "tune"
-    ]  # fmt: skip
-    # each group's meaning; each option with its YAML's first sentence
-    assert "\nmodel: the model family and its settings" in groups
-    assert "\n  rbm_original  The original script's RBM: SGD 1e-2, CD-1" in groups
-    assert "\n  gmm           A mixture of H diagonal Gaussians" in groups
-    assert "\n  two_squares          Uniform on two squares" in groups
-    assert "\noptim:\n  fast  Quick\n" in groups
-    assert "\ntrain: steps, batch size, seeds" in groups
-    examples = out.split("== Examples ==")[1].splitlines()[1:4]
-    assert [x.split()[0] for x in examples] == [
-        "genbench",
-        "genbench",
-        "genbench-report",
-    ]
-    assert "--format latex" in examples[2] and " -m " in examples[1]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["target"] == "empirical"
+    kl = m["metrics"]["kl"]
+    # the train part scored against the held-out part: not a lower bound (a
+    # model that smooths can beat memorising 800 rows), but never 0
     assert (
-        "  budget:\n    scope: total\n    params: 1600" not in out
-    )  # not the hydra tree
-    assert "budget:\n  scope: total\n  params: 1600\n" in out  # the config
+        kl["floor"] > 0 and np.isfinite(kl["mean"]) and m["metrics"]["w1"]["floor"] > 0
+    )
+    assert m["hist_bins"] == [5, 5]  # sqrt(200 held-out rows / 10), at least 5
+    # a 2D run writes the scatter figure (was test_plots.py's own CLI run)
+    png = tmp_path / "run" / "plots" / "scatter.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    rows = normal_rows(1000)
+    rows[5, 0] = np.nan
+    np.save(tmp_path / "data" / "bad.npy", rows)
+    for path, problem in (
+        ("data/bad.npy", "1 of 1000 rows hold NaN or Inf"),
+        ("data/none.npy", "no such file"),
+        (None, "give the data file"),
+    ):
+        args = ["target=empirical", "hydra.run.dir=bad"]
+        if path:
+            args.append(f"target.path={path}")
+        proc = run_cli(*args, cwd=tmp_path)
+        assert proc.returncode == 1
+        lines = [x for x in proc.stderr.splitlines() if "genbench: error" in x]
+        assert len(lines) == 1 and problem in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+def _golden():
+    spec = importlib.util.spec_from_file_location(
+        "golden", ROOT / "scripts" / "golden.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_reports_a_changed_number():
+    golden = _golden()
+    old = {
+        "jobs": {"0": {"metrics": {"kl": {"mean": 0.5}}, "history": [{"kl": "0.1"}]}}
+    }
+    new = {
+        "jobs": {
+            "0": {"metrics": {"kl": {"mean": 0.5}}, "history": [{"kl": "0.1000001"}]}
+        }
+    }
+    assert golden.compare(old, old, 0.0) == []
+    assert golden.compare(old, new, 0.0) == [
+        "/jobs/0/history[0]/kl: '0.1' != '0.1000001'"
+    ]
+    assert golden.compare(old, new, 1e-5) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(_golden().CASES))
+def test_same_numbers_as_recorded(case, capsys):
+    assert _golden().main(["--cases", case]) == 0, capsys.readouterr().out

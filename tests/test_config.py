@@ -18,7 +18,16 @@ from genbench.config import BinsConf, BudgetConf, ConfigError, build_run, valida
 from genbench.models.base import AbstractFamily
 from genbench.train import TrainSettings
 
-from .conftest import CONF, FAST, MODELS, ROOT, compose_cfg
+from .conftest import (
+    BINARY_TARGETS,
+    CONF,
+    EXPERIMENTS,
+    FAST,
+    MODELS,
+    ROOT,
+    compose_cfg,
+    target_args,
+)
 
 # Every family class of conf/model, found through its YAML's `_target_`.
 FAMILIES = sorted(
@@ -259,3 +268,89 @@ def test_the_shared_optimiser_block_keeps_each_familys_settings():
     # a preset still pins its own values over the shared block
     original = compose_cfg("model=gan_original").model
     assert (original.lr, original.schedule) == (2e-4, "constant")
+
+
+@pytest.mark.parametrize("target", BINARY_TARGETS)
+def test_bit_vector_targets_refuse_bins_in_one_line(target):
+    cfg = compose_cfg(*target_args(target), "bins.n=16", *FAST)
+    with pytest.raises(ValueError) as err:
+        build_run(cfg)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"bins.n=16 is not allowed with target '{target}'")
+    assert "allowed: 0" in message
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["target.n=1"], "target.n=1 for target 'binary_bars_stripes': must be an"),
+        (["target.n=5"], "target.n=5 for target 'binary_bars_stripes': must be an"),
+        (["bins.n=8"], "bins.n=8 is not allowed with target 'binary_bars_stripes'"),
+        (["target.coverage_samples=0"], "target.coverage_samples=0"),
+    ],
+)
+def test_bad_binary_settings_are_refused_in_one_line(overrides, message):
+    cfg = compose_cfg("target=binary_bars_stripes", *overrides, *FAST)
+    with pytest.raises(ConfigError, match=message):
+        build_run(cfg)
+
+
+def test_rbm_options_for_continuous_data_are_refused_with_bits():
+    for option in ("model.init_scheme=spread", "model.sampler=gibbs_langevin"):
+        cfg = compose_cfg("model=rbm", "target=binary_bars_stripes", option, *FAST)
+        with pytest.raises(ConfigError, match=option.split("=")[0]):
+            build_run(cfg)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.steps=0", "train.steps"),
+        ("train.batch_size=-1", "train.batch_size"),
+        ("train.seeds=0", "train.seeds"),
+        ("train.snapshot_percent=0", "train.snapshot_percent"),
+        ("train.snapshot_percent=150", "train.snapshot_percent"),
+        ("train.eval_samples=0", "train.eval_samples"),
+        ("budget.params=0", "budget.params"),
+        ("bins.n=1", "bins.n"),
+        ("bins.n=-3", "bins.n"),
+        ("model.lr=0", "model.lr"),
+        ("model.lr=-1e-3", "model.lr"),
+    ],
+)
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(compose_cfg(override))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_compose(experiment):
+    cfg = compose_cfg(f"+experiment={experiment}")
+    validate(cfg)
+    if experiment == "original":
+        assert cfg.train.steps == 100_000 and cfg.train.batch_size == 128
+
+
+@pytest.mark.parametrize(
+    "model, key, allowed",
+    [
+        ("gan", "optimizer", "genbench.models.base:OPTIMIZERS"),
+        ("gan", "schedule", "genbench.models.base:SCHEDULES"),
+        ("gan", "rng", "genbench.rng:IMPLS"),
+        ("vae", "binned_loss", "genbench.models.vae:BINNED_LOSSES"),
+        ("rbm", "visible", "genbench.models.rbm:VISIBLE"),
+        ("rbm", "init_scheme", "genbench.models.rbm:INIT_SCHEMES"),
+        ("rbm", "cd_init", "genbench.models.rbm:CD_INITS"),
+        ("rbm", "sampler", "genbench.models.rbm:SAMPLERS"),
+    ],
+)
+def test_each_allowed_values_list_is_the_one_next_to_its_code(model, key, allowed):
+    import importlib
+
+    module, name = allowed.split(":")
+    values = getattr(importlib.import_module(module), name)
+    for value in values:  # every listed value is accepted
+        build_run(compose_cfg(f"model={model}", f"model.{key}={value}", *FAST))
+    with pytest.raises(ConfigError, match=re.escape(f"{values}")):
+        build_run(compose_cfg(f"model={model}", f"model.{key}=nope", *FAST))

@@ -12,8 +12,6 @@ import numpy as np  # noqa: E402
 from genbench import plots  # noqa: E402
 from genbench.targets import Ring2D  # noqa: E402
 
-from .conftest import FAST, run_cli  # noqa: E402
-
 
 def test_scatter_panel_draws_the_samples_over_the_exact_density():
     target = Ring2D("2d_ring8", std=0.05)
@@ -34,19 +32,6 @@ def test_scatter_panel_draws_the_samples_over_the_exact_density():
     np.testing.assert_array_equal(points.get_offsets(), finite[: plots.SCATTER_POINTS])
     np.testing.assert_allclose(rings.get_offsets(), target.modes)
     plt.close(fig)
-
-
-def test_a_2d_run_writes_the_scatter_figure(tmp_path):
-    proc = run_cli(
-        "model=gan",
-        "target=2d_ring8",
-        *FAST,
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    png = tmp_path / "run" / "plots" / "scatter.png"
-    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def _drawn(monkeypatch):

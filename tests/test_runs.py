@@ -18,9 +18,8 @@ from .conftest import FAST, run_cli
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """One tiny VAE sweep, continuous and 7 bins: two trained runs of 2 seeds (the
-    binned one is test_bins's: compiled once in the suite's cache). A VAE's
-    samples are independent draws; an RBM's come from a few Markov chains, whose
+    """One tiny VAE sweep, continuous and 7 bins: two trained runs of 2 seeds. A
+    VAE's samples are independent draws; an RBM's come from a few Markov chains, whose
     two draws differ by more than sampling noise at 60 steps of training."""
     folder = tmp_path_factory.mktemp("load")
     proc = run_cli(

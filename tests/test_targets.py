@@ -1,6 +1,11 @@
-"""Targets: moments, exact cell probabilities against independent references."""
+"""genbench/targets.py: every target class (mixtures, curves, counts, the bit-vector
+patterns, the empirical file target): samples, moments and exact cell
+probabilities against independent references, bins per target, refusals."""
 
 from __future__ import annotations
+
+import logging
+import math
 
 import jax.random as jr
 import numpy as np
@@ -8,10 +13,14 @@ import pytest
 from hydra.utils import instantiate
 from scipy import stats
 
-from genbench.encoding import OneHotBins
+from genbench.encoding import OneHotBins, make_encoding
+from genbench.metrics import Evaluator, kl_divergence
 from genbench.targets import (
+    BarsAndStripes,
     Beta1D,
+    Cardinality,
     Checkerboard2D,
+    Empirical,
     Grid2D,
     Mixture1D,
     Mixture2D,
@@ -22,14 +31,21 @@ from genbench.targets import (
     TwoSpirals2D,
 )
 
-from .conftest import GRID_TARGETS, compose_cfg, target_args
+from .conftest import (
+    GRID_TARGETS,
+    compose_cfg,
+    make_target,
+    normal_rows,
+    state_bits,
+    target_args,
+)
 
 
 def make(name):
     return instantiate(compose_cfg(*target_args(name)).target, _convert_="all")
 
 
-@pytest.mark.parametrize("name", GRID_TARGETS)  # bit vectors: tests/test_binary.py
+@pytest.mark.parametrize("name", GRID_TARGETS)  # bit vectors: further below
 def test_samples_match_moments_and_exact_cells(name):
     """`sample` has the target's mean and std; samples of P (`reference_sample`:
     `sample`'s, but the held-out part of an empirical target) fall in the cells
@@ -258,3 +274,238 @@ def test_binning_note_counts_mode_positions_per_axis():
     assert "5 distinct mode positions" in grid.binning_note(4)
     assert make("2d_ring8").binning_note(5) is None  # x in {0, +-0.71, +-1}
     assert "cannot separate" in make("2d_ring8").binning_note(4)
+
+
+def test_poisson_bins_align_to_integers():
+    target = make_target("1d_poisson")
+    (unit,) = target.hist_edges()
+    (e20,) = target.bin_edges(20)
+    np.testing.assert_allclose(e20[: len(unit)], unit)  # one integer per cell
+    (e7,) = target.bin_edges(7)
+    assert np.allclose((e7 + 0.5) % 1, 0) and np.all(np.diff(e7) == 2)
+
+
+def test_too_few_bins_for_a_target_gets_a_clear_note():
+    assert "cannot separate" in make_target("1d_trimodal").binning_note(2)
+    assert make_target("1d_trimodal").binning_note(7) is None
+    note = make_target("1d_poisson").binning_note(7)
+    assert "each cell holds 2 integers" in note and "bins.n >= 14" in note
+    assert make_target("1d_poisson").binning_note(20) is None
+
+
+def test_bars_and_stripes_are_the_images_with_constant_rows_or_columns():
+    two = BarsAndStripes("b", n=2)
+    # by hand: blank, full, two stripes, two bars
+    expected = {(0, 0, 0, 0), (1, 1, 1, 1), (1, 1, 0, 0), (0, 0, 1, 1)}
+    expected |= {(1, 0, 1, 0), (0, 1, 0, 1)}
+    assert {tuple(r) for r in two.patterns_.tolist()} == expected
+    for n in (2, 3, 4):
+        t = BarsAndStripes("b", n=n)
+        assert t.n_patterns == 2 ** (n + 1) - 2 and t.dim == n * n
+        # an independent check: enumerate all 2^(n*n) images
+        images = state_bits(np.arange(2 ** (n * n)), n * n).reshape(-1, n, n)
+        rows = np.all(images == images[:, :, :1], axis=(1, 2))
+        cols = np.all(images == images[:, :1, :], axis=(1, 2))
+        want = images[rows | cols].reshape(-1, n * n).astype(np.uint8)
+        np.testing.assert_array_equal(np.unique(t.patterns_, axis=0), want)
+        assert np.all(np.diff(t.pattern_index()) > 0)
+    c = Cardinality("c", n_bits=12, k=6, rows=2)
+    assert c.n_patterns == math.comb(12, 6) == 924 and c.pattern_shape == (2, 6)
+    assert (
+        np.all(c.patterns_.sum(1) == 6) and len(np.unique(c.patterns_, axis=0)) == 924
+    )
+
+
+@pytest.mark.parametrize(
+    "target", [BarsAndStripes("b", n=3), Cardinality("c", n_bits=6, k=2)]
+)
+def test_samples_are_uniform_over_the_patterns_with_the_analytic_moments(target):
+    n = 200_000
+    x = np.asarray(target.sample(jr.key(0), n))
+    assert set(np.unique(x)) <= {0.0, 1.0}
+    idx = x.astype(np.int64) @ (2 ** np.arange(target.dim - 1, -1, -1))
+    valid = target.pattern_index()
+    assert np.all(np.isin(idx, valid))
+    counts = np.array([(idx == v).sum() for v in valid])
+    p = target.pattern_probs()
+    assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)))
+    np.testing.assert_allclose(x.mean(0), target.mean(), atol=5 / np.sqrt(n))
+    np.testing.assert_allclose(x.std(0), target.std(), atol=5 / np.sqrt(n))
+    # bin_probs on a grid of one cell per bit value: each pattern in its cell
+    edges = target.hist_edges()
+    if target.dim <= 9:
+        cells = target.bin_probs(edges)
+        assert abs(cells.sum() - 1) < 1e-12
+        assert cells[tuple(target.patterns_[0])] == pytest.approx(p[0])
+
+
+def test_cardinality_bounds_and_the_warning_past_16_bits(caplog):
+    for kwargs, key in (
+        ({"n_bits": 21}, "target.n_bits=21"),
+        ({"n_bits": 1}, "target.n_bits=1"),
+        ({"n_bits": 8, "k": 0}, "target.k=0"),
+        ({"n_bits": 8, "k": 8}, "target.k=8"),
+        ({"n_bits": 8, "k": 2, "rows": 3}, "target.rows=3"),
+    ):
+        with pytest.raises(TargetError, match=key):
+            Cardinality("c", **kwargs)
+    with caplog.at_level(logging.WARNING, logger="genbench"):
+        Cardinality("c", n_bits=16, k=1)
+        assert not caplog.records
+        t = Cardinality("c", n_bits=18, k=1)
+    assert t.n_patterns == 18
+    assert "2^18 = 262144 states" in caplog.text and "16 bits" in caplog.text
+
+
+def _as_set(a):
+    """Rows as a set (as float32: samples are float32 on device)."""
+    return {tuple(r) for r in np.asarray(a, np.float32).tolist()}
+
+
+def test_split_is_fixed_disjoint_and_covers_the_file(tmp_path):
+    data = normal_rows()
+    np.save(tmp_path / "d.npy", data)
+    t = Empirical("e", str(tmp_path / "d.npy"))
+    u = Empirical("e", str(tmp_path / "d.npy"))
+    assert len(t.heldout_) == 200 and len(t.train_) == 800  # holdout 0.2
+    np.testing.assert_array_equal(t.heldout_, u.heldout_)  # the same split each run
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([t.train_, t.heldout_]), axis=0), np.sort(data, axis=0)
+    )
+    other = Empirical("e", str(tmp_path / "d.npy"), split_seed=1, holdout=0.3)
+    assert len(other.heldout_) == 300 and not np.array_equal(
+        other.train_[:5], t.train_[:5]
+    )
+    # standardised with the train part's moments
+    np.testing.assert_allclose(t.mean(), t.train_.mean(0))
+    np.testing.assert_allclose(t.std(), t.train_.std(0))
+    assert t.dim == 2 and t.modes is None
+    # about 10 held-out rows per cell: sqrt(200 / 10) -> 4, at least 5 per axis
+    assert t.default_hist_bins == 5 and len(t.hist_edges()[0]) == 6
+    big = tmp_path / "big.npy"
+    np.save(big, normal_rows(40_000))
+    assert Empirical("e", str(big)).default_hist_bins == 28  # sqrt(8000 / 10)
+
+
+def test_samples_are_train_rows_and_p_is_the_heldout_histogram(tmp_path):
+    np.save(tmp_path / "d.npy", normal_rows())
+    t = Empirical("e", str(tmp_path / "d.npy"))
+    x = np.asarray(t.sample(jr.key(0), 5000))
+    assert _as_set(x) <= _as_set(t.train_) and len(_as_set(x)) > 700
+    r = np.asarray(t.reference_sample(jr.key(0), 5000))
+    assert _as_set(r) <= _as_set(t.heldout_)
+    edges = [np.linspace(-3, 4, 8), np.array([-9.0, -2.0, 0.0, 1.0, 9.0])]
+    counts, *_ = np.histogram2d(t.heldout_[:, 0], t.heldout_[:, 1], edges)
+    np.testing.assert_allclose(t.bin_probs(edges), counts / 200)
+    # bounds: the range of all rows, 5 % of it added on each side
+    data = np.concatenate([t.train_, t.heldout_])
+    lo, hi = data.min(0), data.max(0)
+    np.testing.assert_allclose(
+        np.array(t.bounds).T, [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
+    )
+    # binned mode: open edge cells hold every held-out row
+    assert np.isclose(make_encoding(t, 12).bin_probs(t).sum(), 1.0)
+
+
+def test_floor_is_train_against_heldout_and_reference_is_heldout(tmp_path):
+    """The floor scores the train part (a perfect model of it) against P; the
+    sample-based metrics compare with held-out rows, not train rows."""
+    np.save(tmp_path / "d.npy", normal_rows(2000))
+    t = Empirical("e", str(tmp_path / "d.npy"))
+    ev = Evaluator(t, None, None)
+    n = 4000
+    ref = ev.reference(n)
+    assert _as_set(ref["all"]) <= _as_set(t.heldout_)
+    floor_x = ev.floor_samples(n)
+    assert _as_set(floor_x) <= _as_set(t.train_)
+    scores = ev.score(floor_x, ref)
+    q, *_ = np.histogram2d(*np.asarray(floor_x).T, ev.edges)
+    np.testing.assert_allclose(scores["kl"], kl_divergence(ev.p, q / n), rtol=1e-5)
+    assert len(ev.edges[0]) == 7 and scores["kl"] > 0  # 400 held-out rows, 6 x 6
+
+
+def test_csv_with_header_1d_and_2d_and_relative_paths(tmp_path, monkeypatch):
+    data = normal_rows(600)
+    np.savetxt(tmp_path / "two.csv", data, delimiter=",", header="x,y", comments="")
+    np.savetxt(tmp_path / "one.csv", data[:, :1], delimiter=",")
+    np.save(tmp_path / "two.npy", data)
+    monkeypatch.chdir(tmp_path)  # relative to where the command runs
+    a = Empirical("e", "two.csv")
+    b = Empirical("e", "two.npy")
+    np.testing.assert_allclose(a.train_, b.train_)
+    one = Empirical("e", "one.csv", bounds=[-4, 5])
+    assert one.dim == 1 and one.bounds == ((-4.0, 5.0),)
+    assert one.default_hist_bins == 12  # 120 held-out rows / 10
+    np.testing.assert_allclose(one.train_[:, 0], b.train_[:, 0])
+    grid = np.linspace(-4, 5, 7)
+    (e,) = one.hist_edges()
+    dens = one.density(grid)
+    assert np.isclose(np.sum(one.bin_probs([e])), 1.0) and np.all(dens >= 0)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("folder", "is a folder"),
+        ("text.npy", "cannot be read as .npy"),
+        ("bad.csv", "cannot be read as .csv"),
+        ("data.txt", "unsupported format '.txt'"),
+        ("nan.npy", "3 of 600 rows hold NaN or Inf"),
+        ("three.npy", "3 columns; genbench takes 1 or 2"),
+        ("cube.npy", "an array of shape [10, 10, 10]"),
+        ("few.npy", "40 rows; at least target.min_samples=500"),
+        ("const.npy", "column 2 is constant (every value 3)"),
+        ("words.npy", "holds <U1 values, not numbers"),
+    ],
+)
+def test_bad_files_are_refused_naming_the_file_and_the_problem(
+    tmp_path, content, message
+):
+    rows = normal_rows(600)
+    name = content or "missing.npy"
+    path = tmp_path / name
+    if content == "folder":
+        path.mkdir()
+    elif content == "text.npy":
+        path.write_text("not an array")
+    elif content == "bad.csv":
+        path.write_text("1.0,2.0\n3.0,oops\n")
+    elif content == "data.txt":
+        path.write_text("1 2\n")
+    elif content == "nan.npy":
+        rows[[3, 70, 500], 1] = [np.nan, np.inf, -np.inf]
+        np.save(path, rows)
+    elif content == "three.npy":
+        np.save(path, np.hstack([rows, rows[:, :1]]))
+    elif content == "cube.npy":
+        np.save(path, np.zeros((10, 10, 10)))
+    elif content == "few.npy":
+        np.save(path, rows[:40])
+    elif content == "const.npy":
+        rows[:, 1] = 3.0
+        np.save(path, rows)
+    elif content == "words.npy":
+        np.save(path, np.array(["a", "b"] * 300))
+    with pytest.raises(TargetError) as err:
+        Empirical("e", str(path))
+    text = str(err.value)
+    assert "\n" not in text and f"target.path='{path}'" in text and message in text
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"holdout": 1.0}, "target.holdout=1.0"),
+        ({"holdout": 0.0}, "must be in (0, 1)"),
+        ({"margin": -0.1}, "target.margin=-0.1"),
+        ({"min_samples": 2}, "target.min_samples=2"),
+        ({"holdout": 0.0001}, "leaves an empty part"),
+    ],
+)
+def test_bad_split_settings_are_refused(tmp_path, kwargs, message):
+    np.save(tmp_path / "d.npy", normal_rows(600))
+    with pytest.raises(
+        TargetError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        Empirical("e", str(tmp_path / "d.npy"), **kwargs)

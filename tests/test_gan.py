@@ -1,19 +1,32 @@
-"""Options not covered elsewhere do what their names say."""
+"""genbench/models/gan.py: the losses by hand, the options (`lr_d`, `lr_g`, `r1`,
+`ema`), one-hot and Bernoulli fakes with their straight-through gradients."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-import pytest
 
-from genbench.config import build_run
-from genbench.models import GAN, RBM
-from genbench.train import train
+from genbench.models import GAN
+from genbench.models.gan import discriminator_loss, generator_loss
 
-from .conftest import FAST, compose_cfg
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def test_gan_losses_by_hand_with_label_smoothing():
+    real = np.array([2.0, -0.5, 0.3])
+    fake = np.array([-1.0, 0.4])
+    d = np.mean(0.9 * np.log(_sigmoid(real)) + 0.1 * np.log(1 - _sigmoid(real)))
+    d += np.mean(np.log(1 - _sigmoid(fake)))
+    got = discriminator_loss(jnp.asarray(real), jnp.asarray(fake), 0.9)
+    assert np.isclose(float(got), -d, rtol=1e-6)
+    g = -np.mean(np.log(_sigmoid(fake)))
+    assert np.isclose(float(generator_loss(jnp.asarray(fake))), g, rtol=1e-6)
 
 
 def _changed(before, after) -> float:
@@ -33,38 +46,6 @@ def test_gan_lr_d_and_lr_g_set_each_network_alone():
     new, _ = jax.jit(fam.step)(state, jr.normal(jr.key(1), (64, 1)), jr.key(2))
     assert _changed(state.nets.generator, new.nets.generator) < 1e-9
     assert _changed(state.nets.discriminator, new.nets.discriminator) > 1e-4
-
-
-@pytest.mark.parametrize("blocks", [None, (1, 7)])
-def test_persistent_chains_are_carried_between_steps(blocks):
-    fam = RBM(persistent_chains=32, blocks=blocks)
-    dim = 1 if blocks is None else 7
-    state = fam.init(jr.key(0), dim, 8)
-    assert state.chains.shape == (32, dim)
-    batch = jr.normal(jr.key(1), (16, 1))
-    if blocks is not None:
-        batch = jax.nn.one_hot(jr.randint(jr.key(1), (16,), 0, 7), 7)
-    new, logs = jax.jit(fam.step)(state, batch, jr.key(2))
-    assert not np.allclose(np.asarray(new.chains), np.asarray(state.chains))
-    assert all(np.isfinite(float(v)) for v in logs.values())
-
-
-def test_hist_bins_sets_the_scoring_grid():
-    spec = build_run(compose_cfg("model=vae", *FAST, "train.hist_bins=20"))
-    result = train(spec.family, spec.target, spec.encoding, spec.settings, spec.hidden)
-    assert result.snapshot_hists.shape[2:] == (20,)
-
-
-def test_vae_binned_mse_loss_option():
-    mse = build_run(
-        compose_cfg("model=vae", "bins.n=7", "model.binned_loss=mse", *FAST)
-    )
-    result = train(mse.family, mse.target, mse.encoding, mse.settings, mse.hidden)
-    assert np.all(np.isfinite(result.final["kl"]))
-    # The reconstruction logged differs from the categorical loss on the same run.
-    cat = build_run(compose_cfg("model=vae", "bins.n=7", *FAST))
-    other = train(cat.family, cat.target, cat.encoding, cat.settings, cat.hidden)
-    assert result.history[0]["recon"] != other.history[0]["recon"]
 
 
 def test_gan_r1_penalty_is_the_squared_input_gradient_of_the_logit():
@@ -123,16 +104,44 @@ def test_gan_ema_averages_the_generator_and_draws_the_samples():
     assert count_params(fam, 1, 8) == count_params(GAN(), 1, 8)
 
 
-def test_rbm_sigma_lr_scales_the_visible_scale_update_only():
-    batch, key = jr.normal(jr.key(1), (64, 1)), jr.key(2)
-    steps = {}
-    for rate in (1.0, 0.1, 0.0):
-        fam = RBM(sigma_lr=rate, lr=1e-2, schedule="constant")
-        state = fam.init(jr.key(0), 1, 8)
-        new, _ = jax.jit(fam.step)(state, batch, key)
-        steps[rate] = (new.nets, state.nets)
-    moved = {r: float(n.log_sigma[0] - o.log_sigma[0]) for r, (n, o) in steps.items()}
-    assert abs(moved[1.0]) > 1e-4 and moved[0.0] == 0.0
-    assert np.isclose(moved[0.1], 0.1 * moved[1.0], rtol=1e-3)  # float32 log sigma
-    # the weights move the same whatever the visible scale's rate
-    np.testing.assert_array_equal(steps[0.1][0].w, steps[1.0][0].w)
+def test_gan_fakes_are_one_hot_and_carry_gradients():
+    fam = GAN(blocks=(2, 5))
+    nets = fam.build(jr.key(0), 10, 8)
+    z = jr.normal(jr.key(1), (64, 16))
+    fake = np.asarray(fam._fake(nets.generator, z, jr.key(2), straight_through=False))
+    assert set(np.unique(fake)) == {0.0, 1.0}
+    assert np.all(fake.reshape(64, 2, 5).sum(-1) == 1)
+
+    def loss(g):
+        return jnp.sum(fam._fake(g, z, jr.key(2)) * jnp.arange(10.0))
+
+    grads = jax.grad(loss)(nets.generator)
+    assert float(jnp.abs(grads.out.weight).sum()) > 0  # straight-through gradient
+
+
+def test_gan_straight_through_bernoulli_draws_and_gradients():
+    fam = GAN(bernoulli=True, latent_dim=2)
+    nets = fam.build(jr.key(0), 3, 4)
+    logits = jnp.array([-1.5, 0.0, 2.0])
+
+    class Fixed:  # a generator with fixed output logits
+        def __call__(self, z):
+            return jnp.broadcast_to(logits, (z.shape[0], 3)) + 0 * z[:, :1]
+
+    z = jnp.zeros((200_000, 2))
+    hard = fam._fake(Fixed(), z, jr.key(1), straight_through=False)
+    assert set(np.unique(np.asarray(hard))) == {0.0, 1.0}
+    np.testing.assert_allclose(
+        np.asarray(hard).mean(0), jax.nn.sigmoid(logits), atol=4e-3
+    )
+    # straight through: forward values are the draws, gradients are the relaxed
+    # sigmoid's (nonzero), so the generator trains through its samples
+    st = np.asarray(fam._fake(nets.generator, z[:64], jr.key(2)))
+    np.testing.assert_allclose(st, np.round(st), atol=1e-6)  # hard + soft - soft
+
+    def loss(g):
+        return jnp.sum(fam._fake(g, z[:64] + 1.0, jr.key(2)))
+
+    grads = jax.grad(loss)(nets.generator)
+    assert float(jnp.abs(grads.out.weight).sum()) > 0
+    assert fam.output_kind == "states"
