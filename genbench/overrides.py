@@ -180,14 +180,19 @@ def explain(err: Exception, job, loader, name: str) -> str | None:
 
 
 def _find(job, full_key: str):
-    """The override of `job` that sets `full_key`, a key above or below it."""
-    for over in job:
-        key = over.key_or_group
-        if key == full_key or key.startswith(f"{full_key}."):
-            return over
-        if full_key.startswith(f"{key}."):
-            return over
-    return None
+    """The override of `job` that sets `full_key`: the key itself, a key below
+    it (`modle.lr` for `modle`), else the nearest key above it (`model={a: 1}`
+    for `model.a`)."""
+    keys = [o.key_or_group for o in job]
+    for test in (
+        lambda k: k == full_key,
+        lambda k: k.startswith(f"{full_key}."),
+    ):
+        for over, key in zip(job, keys, strict=True):
+            if test(key):
+                return over
+    above = [(len(k), i) for i, k in enumerate(keys) if full_key.startswith(f"{k}.")]
+    return job[max(above)[1]] if above else None
 
 
 def _add_or_delete(job, loader, name: str) -> str | None:
