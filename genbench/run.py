@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import report
+from . import overrides, report
 from .config import register_configs
 from .session import SESSION, compilation_cache, quiet_libraries, stop_on_signal
 
@@ -131,6 +131,7 @@ def cli() -> int:
     arguments, 130 interrupted (SIGINT/SIGTERM).
     """
     try:
+        overrides.check_overrides(main)  # Hydra's composition errors, as one line
         with stop_on_signal():
             main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, not even waiting

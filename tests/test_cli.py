@@ -538,3 +538,63 @@ def test_compare_reports_a_changed_number():
 @pytest.mark.parametrize("case", sorted(_golden().CASES))
 def test_same_numbers_as_recorded(case, capsys):
     assert _golden().main(["--cases", case]) == 0, capsys.readouterr().out
+
+
+# Mistakes Hydra itself catches while composing: one line (genbench/overrides.py),
+# the override, what is allowed and the closest name; exit 1; no output folder.
+HYDRA_MISTAKES = {
+    "unknown-key": (
+        ["model.lrr=1"],
+        "model.lrr=1: model=gan has no key 'lrr'",
+        "did you mean model.lr? keys: optimizer, lr,",
+    ),
+    "misspelt-group": (
+        ["modle=vae"],
+        "modle=vae: no group 'modle'",
+        "did you mean model? groups: target, model, budget, bins, train,",
+    ),
+    "unknown-option": (
+        ["model=vea"],
+        "model=vea: no option 'vea' in group model",
+        "did you mean vae? options: gan, gan_original, rbm, rbm_original, vae,",
+    ),
+    "wrong-type": (
+        ["train.steps=abc"],
+        "train.steps=abc: must be an integer",
+        "",
+    ),
+    "in-a-sweep": (
+        ["-m", "model=gan,vea", "train.steps=1,2"],
+        "model=vea: no option 'vea' in group model",
+        "did you mean vae?",
+    ),
+    "user-config-dir": (
+        ["--config-dir", str(CONF.parents[1] / "docs/extend/conf"), "model=gmn"],
+        "model=gmn: no option 'gmn' in group model",
+        "did you mean gmm? options: gan, gan_original, gmm, rbm,",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "args, problem, allowed", HYDRA_MISTAKES.values(), ids=HYDRA_MISTAKES.keys()
+)
+def test_a_mistake_hydra_catches_is_one_line_and_writes_nothing(
+    tmp_path, args, problem, allowed
+):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"genbench: error: {problem}"), lines[0]
+    assert allowed in lines[0]
+    assert not (tmp_path / "outputs").exists()
+    assert not (tmp_path / "multirun").exists()
+
+
+def test_hydra_full_error_keeps_hydras_own_report(tmp_path):
+    proc = run_cli("model.lrr=1", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert proc.returncode == 1
+    assert "genbench: error" not in proc.stderr
+    assert "Traceback" in proc.stderr and "ConfigCompositionException" in proc.stderr
+    assert "Key 'lrr' is not in struct" in proc.stderr
