@@ -36,6 +36,11 @@ class GaussianMixture(AbstractFamily):
     def __check_init__(self):  # runs whenever the class is built (config or Python)
         if self.lr <= 0:
             raise ConfigError(f"model.lr={self.lr!r} is not allowed: must be > 0")
+        if self.blocks is not None or self.bernoulli:  # set from bins.n, target
+            raise ConfigError(
+                f"model={self.name} models continuous data only: bins.n=0 and a "
+                "target that is not bit vectors"
+            )
 
     def build(self, key, data_dim, hidden):
         means = jr.normal(key, (hidden, data_dim))
