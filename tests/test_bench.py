@@ -67,9 +67,13 @@ def test_overlapping_jobs_each_count_from_the_launch():
         {"job": j, "status": "ok", "timing": t}
         for j, t in zip("ab", (a, b), strict=True)
     ]
-    rows, _ = study.split_jobs(run)
+    rows, totals = study.split_jobs(run)
     assert [r["startup"] for r in rows] == [pytest.approx(3.0), pytest.approx(4.0)]
     assert study.largest(rows[1]) == "start-up"
+    # windows 100-105 and 100-106 overlap: the parts add up to more than the
+    # wall; the sweep's other is the uncovered 106-107, never negative
+    assert sum(totals[p] for p in study.PARTS) > totals["wall"] == 7.0
+    assert totals["other"] == pytest.approx(1.0)
 
 
 def test_quick_overrides_replace_the_sweeps_own(tmp_path):

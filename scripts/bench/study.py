@@ -22,8 +22,9 @@ tile a sequential sweep; under a parallel launcher they overlap. Its parts:
 - other: the rest of the window (the FLOP count's wait, the summary, writing
   metrics.json).
 
-A sweep's row adds up its jobs; its *other* also holds the time after the last
-job (the sweep summary, the process's exit).
+A sweep's row adds up its jobs; its *other* also holds the time no job's window
+covers (the sweep summary, the process's exit). Under a parallel launcher the
+windows overlap, so a sweep's parts add up to more than its wall time.
 """
 
 from __future__ import annotations
@@ -188,10 +189,23 @@ def split_jobs(run: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, flo
         }
         wall = t["end_time"] - window_start
         parts["other"] = wall - sum(parts.values())
-        rows.append({"job": job["job"], "status": job["status"], "wall": wall, **parts})
+        rows.append(
+            {"job": job["job"], "status": job["status"], "wall": wall, **parts}
+            | {"window": window_start, "end": t["end_time"]}
+        )
     totals = {p: sum(r[p] for r in rows) for p in PARTS}
     totals["wall"] = run["exited"] - run["launched"]
-    totals["other"] += totals["wall"] - sum(totals[p] for p in PARTS)
+    # Plus the time no job's window covers (the summary, the exit). Under a
+    # parallel launcher the windows overlap, so the parts add up to more than
+    # the wall time; their union, not their sum, is what the jobs took.
+    windows = sorted((r["window"], r["end"]) for r in rows)
+    covered, reach = 0.0, run["launched"]
+    for start, end in windows:
+        covered += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    totals["other"] += max(0.0, totals["wall"] - covered)
+    for r in rows:
+        del r["window"], r["end"]
     return rows, totals
 
 
