@@ -70,7 +70,19 @@ def test_the_readme_holds_the_quick_start_and_examples():
 )
 def test_readme_command_runs(cmd, tmp_path):
     args = [a for a in shlex.split(cmd) if a.split("=", 1)[0] not in TINY_KEYS]
-    proc = run_cli(*args, *FAST, cwd=tmp_path, timeout=1800)
+    tiny = FAST
+    if "+experiment=tune" in cmd:  # tune and tune_all
+        # the sweeper owns train.steps and train.seeds: a tiny search through it
+        tiny = [o for o in FAST if not o.startswith(("train.steps=", "train.seeds="))]
+        tiny += [
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_startup_trials=1",
+            "hydra.sweeper.trial.steps=100",
+            "hydra.sweeper.trial.seeds=2",
+            "hydra.sweeper.retrain.steps=100",
+            "hydra.sweeper.retrain.seeds=2",
+        ]
+    proc = run_cli(*args, *tiny, cwd=tmp_path, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in tmp_path.rglob("metrics.json")]
     assert records, "no run was written"
